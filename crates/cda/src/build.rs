@@ -1,0 +1,1 @@
+//! Building CDA documents from the JSON report model.

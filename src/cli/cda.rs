@@ -7,10 +7,14 @@ use std::process::ExitCode;
 pub enum CdaCommand {
     /// Build CDA R2 documents from JSON report models (see `fixtures/build/` for examples).
     Build(super::cda_build::BuildArgs),
+    /// Validate CDA documents like the national gateway (schematron today; XSD and
+    /// terminology coming): verdict 201/400/422 per file.
+    Validate(super::cda_validate::ValidateArgs),
 }
 
 pub fn run(cmd: CdaCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CdaCommand::Build(args) => super::cda_build::run(args),
+        CdaCommand::Validate(args) => super::cda_validate::run(args),
     }
 }

@@ -3,6 +3,11 @@
 
 pub mod cda;
 pub mod cda_build;
+pub mod cda_validate;
+pub mod dev;
+pub mod gateway;
+pub mod pdf;
+pub mod sandbox;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +24,9 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "fse", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Client configuration file (gateway URL, certificates, JWT profile) for `fse gateway`.
+    #[arg(long, global = true, env = "FSE_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +36,19 @@ enum Command {
     /// CDA documents: build them from a JSON report model.
     #[command(subcommand)]
     Cda(cda::CdaCommand),
+    /// PDF: embed the CDA, sign PAdES B-B, verify, extract, render.
+    #[command(subcommand)]
+    Pdf(pdf::PdfCommand),
+    /// Developer helpers (test identities).
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+    /// Local sandbox gateway (CART + national gateway stand-in) for offline tests.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
+    /// Gateway calls through CART (or the sandbox): validate, create, replace, metadata,
+    /// delete, status. Needs --config.
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCommand),
 }
 
 impl Cli {
@@ -35,6 +56,10 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Cda(cmd) => cda::run(cmd),
+            Command::Pdf(cmd) => pdf::run(cmd),
+            Command::Dev(cmd) => dev::run(cmd),
+            Command::Sandbox(cmd) => sandbox::run(cmd),
+            Command::Gateway(cmd) => gateway::run(cmd, self.config.as_deref()),
         }
     }
 }

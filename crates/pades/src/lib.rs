@@ -4,4 +4,52 @@
 //! PAdES baseline B-B signature by incremental update, and verify signed PDFs the way the
 //! gateway and independent verifiers do.
 //!
-//! Not implemented yet: see the project's open issues.
+//! - [`inject_cda`] / [`extract_cda`]: the attachment, where the gateway looks for it;
+//! - [`SignerIdentity`]: key + certificates from PEM or PKCS#12;
+//! - [`sign`]: PAdES B-B by incremental update (original bytes untouched);
+//! - [`verify`]: CMS, byte range, `/M`, PAdES B-B rules, `cda.xml`, changes after signing;
+//! - [`render`]: a plain PDF of a CDA's header and narrative, for sources without a PDF;
+//! - [`certs`]: throw-away test identities (CA, signer, client, server).
+
+pub mod attachment;
+pub mod ber;
+pub mod certs;
+pub mod cms_asn1;
+pub mod document;
+pub mod error;
+pub mod identity;
+pub mod incremental;
+pub mod render;
+pub mod signature;
+pub mod verify;
+
+pub use attachment::{extract_cda, find_cda, inject_cda};
+pub use document::SourcePdf;
+pub use error::{Error, Result};
+pub use identity::{SignerIdentity, SigningKey};
+/// The PDF object library used throughout (re-exported for callers and tests).
+pub use lopdf;
+pub use signature::{sign, sign_pdf, SignOptions};
+pub use verify::{verify, PadesLevel, SignatureReport, VerifyReport};
+
+/// Injects `cda_xml` into the PDF `pdf_bytes` (replacing an existing `cda.xml`); a damaged
+/// unsigned input is rewritten once first. Returns the new file.
+pub fn inject(pdf_bytes: Vec<u8>, cda_xml: &[u8]) -> Result<Vec<u8>> {
+    let pdf = SourcePdf::parse(pdf_bytes)?;
+    let pdf = match pdf.appendable() {
+        Ok(()) => pdf,
+        Err(_) => pdf.rewritten()?,
+    };
+    inject_cda(&pdf, cda_xml)
+}
+
+/// Injects the CDA and signs in one go (two incremental updates).
+pub fn inject_and_sign(
+    pdf_bytes: Vec<u8>,
+    cda_xml: &[u8],
+    id: &SignerIdentity,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    let with_cda = inject(pdf_bytes, cda_xml)?;
+    sign(with_cda, id, opts)
+}

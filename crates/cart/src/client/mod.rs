@@ -1,0 +1,516 @@
+//! Blocking mTLS client for every gateway endpoint.
+//!
+//! Each call signs a fresh JWT pair, sends the typed request, and returns a [`Reply`] that
+//! carries `X-CART-id`, `traceID`, `spanID` and `workflowInstanceId` whether the gateway
+//! accepted or refused, with the typed body or the typed [`Problem`].
+//!
+//! Retries (with exponential backoff) happen only where a resend cannot duplicate a state
+//! change: validation and status queries, on network errors and 5xx. Create, replace,
+//! metadata and delete are sent once; when a create's answer is lost, the caller resolves it
+//! with [`GatewayClient::resolve_lost_create`] (a status query on the validation's workflow
+//! instance id), never with a blind resend.
+
+pub mod config;
+
+use crate::api::{
+    GatewayResponse, MetadataRequest, Operation, Problem, PublicationRequest, ReplaceRequest,
+    TransactionInspection, ValidationRequest, FSE_JWT_SIGNATURE, X_CART_ID,
+};
+use crate::jwt::{resource_hl7_type, RequestProfile, Signer};
+use crate::tls::{load_certs, Identity, TlsError};
+use config::{ClientConfig, ConfigError};
+use rustls_pki_types::CertificateDer;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors where no usable gateway answer exists.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Certificates and keys.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Building the HTTP client or request.
+    #[error("HTTP client: {0}")]
+    Setup(String),
+    /// No answer: connection refused, TLS refused, timeout, connection dropped. For create,
+    /// replace, metadata and delete the request may or may not have been processed.
+    #[error("no answer from the gateway after {attempts} attempt(s): {message}")]
+    NoAnswer {
+        /// What failed.
+        message: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// An answer that is neither the documented success body nor a problem+json.
+    #[error("unexpected answer {status} (X-CART-id {x_cart_id:?}): {body}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// `X-CART-id`, if sent.
+        x_cart_id: Option<String>,
+        /// Body, truncated.
+        body: String,
+    },
+}
+
+/// A gateway answer, success or refusal, with its identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply<T> {
+    /// The operation.
+    pub operation: Operation,
+    /// HTTP status.
+    pub status: u16,
+    /// CART's `X-CART-id` header.
+    pub x_cart_id: Option<String>,
+    /// `traceID`.
+    pub trace_id: Option<String>,
+    /// `spanID`.
+    pub span_id: Option<String>,
+    /// `workflowInstanceId`.
+    pub workflow_instance_id: Option<String>,
+    /// Attempts made (more than 1 only for retried operations).
+    pub attempts: u32,
+    /// The typed body or the typed problem.
+    pub body: Result<T, Problem>,
+}
+
+impl<T> Reply<T> {
+    /// Whether the gateway accepted.
+    pub fn is_success(&self) -> bool {
+        self.body.is_ok()
+    }
+}
+
+/// What a status query says about a create whose answer was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LostCreate {
+    /// The gateway recorded the publication of this document: do not resend.
+    Published,
+    /// The workflow shows no publication of it: resending is safe.
+    NotPublished,
+}
+
+/// The document a call is about: the signed PDF and its CDA's LOINC type code.
+#[derive(Debug, Clone, Copy)]
+pub struct Document<'a> {
+    /// Signed PDF bytes.
+    pub pdf: &'a [u8],
+    /// `ClinicalDocument/code/@code` (LOINC), for `resource_hl7_type`.
+    pub loinc: &'a str,
+}
+
+/// The client.
+pub struct GatewayClient {
+    http: reqwest::blocking::Client,
+    base_url: String,
+    audience: String,
+    signer: Signer,
+    profile: RequestProfile,
+    ttl: u64,
+    max_attempts: u32,
+}
+
+impl std::fmt::Debug for GatewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayClient")
+            .field("base_url", &self.base_url)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+/// rustls client configuration: only `roots` trusted, `identity` presented.
+pub fn tls_config(
+    roots: &[CertificateDer<'static>],
+    identity: Identity,
+) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store
+            .add(root.clone())
+            .map_err(|e| ClientError::Setup(format!("CA certificate: {e}")))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Setup(e.to_string()))?
+        .with_root_certificates(store)
+        .with_client_auth_cert(identity.chain, identity.key)
+        .map_err(|e| ClientError::Setup(format!("client certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+impl GatewayClient {
+    /// From a loaded configuration file.
+    pub fn from_config(config: &ClientConfig) -> Result<GatewayClient, ClientError> {
+        let base = &config.base_dir;
+        let roots = match &config.gateway.ca {
+            Some(ca) => load_certs(&base.join(ca))?,
+            None => {
+                return Err(ConfigError::Invalid(
+                    "[gateway] ca: the CA bundle to trust is required".into(),
+                )
+                .into())
+            }
+        };
+        let tls_identity = config.tls.load(base, "tls")?;
+        let signer = Signer::new(&config.signer.load(base, "signer")?)?;
+        GatewayClient::new(
+            &config.gateway.base_url,
+            &config.audience(),
+            tls_config(&roots, tls_identity)?,
+            signer,
+            config.profile.clone(),
+            Duration::from_secs(config.gateway.timeout_seconds),
+            Duration::from_secs(config.gateway.connect_timeout_seconds),
+        )
+        .map(|c| {
+            c.with_token_ttl(config.gateway.token_ttl_seconds)
+                .with_max_attempts(config.gateway.max_attempts)
+        })
+    }
+
+    /// From parts.
+    pub fn new(
+        base_url: &str,
+        audience: &str,
+        tls: rustls::ClientConfig,
+        signer: Signer,
+        profile: RequestProfile,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<GatewayClient, ClientError> {
+        let http = reqwest::blocking::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(GatewayClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            audience: audience.to_owned(),
+            signer,
+            profile,
+            ttl: 300,
+            max_attempts: 3,
+        })
+    }
+
+    /// JWT lifetime in seconds.
+    pub fn with_token_ttl(mut self, seconds: u64) -> Self {
+        self.ttl = seconds.max(1);
+        self
+    }
+
+    /// Attempts for retried operations (at least 1).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Overrides the JWT audience (tests of wrong `aud`).
+    pub fn with_audience(mut self, audience: &str) -> Self {
+        self.audience = audience.to_owned();
+        self
+    }
+
+    fn url(&self, operation: Operation, id: Option<&str>) -> String {
+        let mut path = operation.path_template().to_owned();
+        if let Some(id) = id {
+            let encoded =
+                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            for placeholder in ["{idDoc}", "{workflowInstanceId}", "{traceId}"] {
+                path = path.replace(placeholder, &encoded);
+            }
+        }
+        format!("{}/v1{}", self.base_url, path)
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        id: Option<&str>,
+        document: Option<Document<'_>>,
+        body: Body,
+    ) -> Result<Reply<T>, ClientError> {
+        let attempts_allowed = if operation.is_idempotent() {
+            self.max_attempts
+        } else {
+            1
+        };
+        let hash: Option<[u8; 32]> = document.map(|d| Sha256::digest(d.pdf).into());
+        let resource_type = document.map(|d| resource_hl7_type(d.loinc));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tokens = self.signer.pair(
+                &self.profile,
+                operation,
+                &self.audience,
+                resource_type.as_deref(),
+                hash.as_ref(),
+                self.ttl,
+            )?;
+            let method = reqwest::Method::from_bytes(operation.method().as_bytes())
+                .map_err(|e| ClientError::Setup(e.to_string()))?;
+            let mut request = self
+                .http
+                .request(method, self.url(operation, id))
+                .bearer_auth(&tokens.authorization)
+                .header(FSE_JWT_SIGNATURE, &tokens.signature)
+                .header(
+                    reqwest::header::ACCEPT,
+                    "application/json, application/problem+json",
+                );
+            request = match &body {
+                Body::None => request,
+                Body::Json(json) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(json.clone()),
+                Body::Multipart(json) => {
+                    let pdf = document.map(|d| d.pdf.to_vec()).unwrap_or_default();
+                    let form = reqwest::blocking::multipart::Form::new()
+                        .part(
+                            "requestBody",
+                            reqwest::blocking::multipart::Part::text(json.clone())
+                                .mime_str("application/json")
+                                .map_err(|e| ClientError::Setup(e.to_string()))?,
+                        )
+                        .part(
+                            "file",
+                            reqwest::blocking::multipart::Part::bytes(pdf)
+                                .file_name("document.pdf")
+                                .mime_str("application/pdf")
+                                .map_err(|e| ClientError::Setup(e.to_string()))?,
+                        );
+                    request.multipart(form)
+                }
+            };
+            let retry = match request.send() {
+                Ok(response) => {
+                    let reply = decode::<T>(operation, response, attempt)?;
+                    if reply.status >= 500 && attempt < attempts_allowed {
+                        true
+                    } else {
+                        return Ok(reply);
+                    }
+                }
+                Err(e) if attempt < attempts_allowed => {
+                    let _ = e;
+                    true
+                }
+                Err(e) => {
+                    return Err(ClientError::NoAnswer {
+                        message: error_chain(&e),
+                        attempts: attempt,
+                    });
+                }
+            };
+            if retry {
+                std::thread::sleep(Duration::from_millis(200u64 << (attempt - 1).min(5)));
+            }
+        }
+    }
+
+    /// `POST /documents/validation`.
+    pub fn validate(
+        &self,
+        document: Document<'_>,
+        body: &ValidationRequest,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send(
+            Operation::Validation,
+            None,
+            Some(document),
+            Body::multipart(body)?,
+        )
+    }
+
+    /// `POST /documents`.
+    pub fn create(
+        &self,
+        document: Document<'_>,
+        body: &PublicationRequest,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send(
+            Operation::Create,
+            None,
+            Some(document),
+            Body::multipart(body)?,
+        )
+    }
+
+    /// `PUT /documents/{idDoc}`.
+    pub fn replace(
+        &self,
+        id_doc: &str,
+        document: Document<'_>,
+        body: &ReplaceRequest,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send(
+            Operation::Replace,
+            Some(id_doc),
+            Some(document),
+            Body::multipart(body)?,
+        )
+    }
+
+    /// `PUT /documents/{idDoc}/metadata-iti-57`; `loinc` is the document's type code.
+    pub fn update_metadata(
+        &self,
+        id_doc: &str,
+        loinc: &str,
+        body: &MetadataRequest,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        let document = Document { pdf: &[], loinc };
+        let json = serde_json::to_string(body).map_err(|e| ClientError::Setup(e.to_string()))?;
+        self.send(
+            Operation::UpdateMetadata,
+            Some(id_doc),
+            Some(document),
+            Body::Json(json),
+        )
+    }
+
+    /// `DELETE /documents/{idDoc}`.
+    pub fn delete(&self, id_doc: &str) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send(Operation::Delete, Some(id_doc), None, Body::None)
+    }
+
+    /// `GET /status/{workflowInstanceId}`.
+    pub fn status(
+        &self,
+        workflow_instance_id: &str,
+    ) -> Result<Reply<TransactionInspection>, ClientError> {
+        self.send(
+            Operation::StatusByWorkflow,
+            Some(workflow_instance_id),
+            None,
+            Body::None,
+        )
+    }
+
+    /// `GET /status/search/{traceId}`.
+    pub fn status_by_trace(
+        &self,
+        trace_id: &str,
+    ) -> Result<Reply<TransactionInspection>, ClientError> {
+        self.send(Operation::StatusByTrace, Some(trace_id), None, Body::None)
+    }
+
+    /// After a create without answer: asks the status of the validation's workflow instance
+    /// whether `id_doc` was published. A 404 (no events) means not published.
+    pub fn resolve_lost_create(
+        &self,
+        validation_workflow_instance_id: &str,
+        id_doc: &str,
+    ) -> Result<LostCreate, ClientError> {
+        let reply = self.status(validation_workflow_instance_id)?;
+        let events = match reply.body {
+            Ok(inspection) => inspection.transaction_data,
+            Err(p) if p.status == 404 => Vec::new(),
+            Err(p) => {
+                return Err(ClientError::Unexpected {
+                    status: p.status,
+                    x_cart_id: reply.x_cart_id,
+                    body: p.to_string(),
+                })
+            }
+        };
+        let published = events.iter().any(|e| {
+            e.event_type.as_deref() == Some("PUBLICATION")
+                && e.event_status.as_deref() == Some("SUCCESS")
+                && e.identificativo_documento.as_deref() == Some(id_doc)
+        });
+        Ok(if published {
+            LostCreate::Published
+        } else {
+            LostCreate::NotPublished
+        })
+    }
+}
+
+enum Body {
+    None,
+    Json(String),
+    Multipart(String),
+}
+
+impl Body {
+    fn multipart<T: serde::Serialize>(body: &T) -> Result<Body, ClientError> {
+        serde_json::to_string(body)
+            .map(Body::Multipart)
+            .map_err(|e| ClientError::Setup(e.to_string()))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct Ids {
+    #[serde(rename = "traceID")]
+    trace_id: Option<String>,
+    #[serde(rename = "spanID")]
+    span_id: Option<String>,
+    #[serde(rename = "workflowInstanceId")]
+    workflow_instance_id: Option<String>,
+}
+
+fn decode<T: DeserializeOwned>(
+    operation: Operation,
+    response: reqwest::blocking::Response,
+    attempts: u32,
+) -> Result<Reply<T>, ClientError> {
+    let status = response.status().as_u16();
+    let x_cart_id = response
+        .headers()
+        .get(X_CART_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response.bytes().map_err(|e| ClientError::NoAnswer {
+        message: error_chain(&e),
+        attempts,
+    })?;
+    let unexpected = || ClientError::Unexpected {
+        status,
+        x_cart_id: x_cart_id.clone(),
+        body: String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned(),
+    };
+    let ids: Ids = serde_json::from_slice(&bytes).unwrap_or(Ids {
+        trace_id: None,
+        span_id: None,
+        workflow_instance_id: None,
+    });
+    let body = if (200..300).contains(&status) {
+        Ok(serde_json::from_slice::<T>(&bytes).map_err(|_| unexpected())?)
+    } else {
+        Err(serde_json::from_slice::<Problem>(&bytes).map_err(|_| unexpected())?)
+    };
+    Ok(Reply {
+        operation,
+        status,
+        x_cart_id,
+        trace_id: ids.trace_id,
+        span_id: ids.span_id,
+        workflow_instance_id: ids.workflow_instance_id,
+        attempts,
+        body,
+    })
+}

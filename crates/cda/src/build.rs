@@ -1,1 +1,0 @@
-//! Building CDA documents from the JSON report model.

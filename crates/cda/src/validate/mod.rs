@@ -1,0 +1,588 @@
+//! Judging a CDA document the way the national gateway does, offline.
+//!
+//! A [`RuleSet`] is a folder laid out like the Ministry's catalog (`xsd/<typeId extension>/`,
+//! `schematron/*.sch`, `terminology/*.csv`, with the gateway's index
+//! `gateway-db/schematron-index.json` or a `doctypes.csv` telling which schematron serves
+//! which templateId root). It is loaded once; each schematron is compiled the first time a
+//! document needs it and then shared by every thread.
+//!
+//! [`RuleSet::validate`] follows the gateway's order and stop rules:
+//! 1. XML reading (DOCTYPE refused) → `SYNTAX_ERROR` (400 `/msg/syntax`);
+//! 2. the XSD set chosen by the first `typeId/@extension` ([`xsd`], pure Rust): an unknown
+//!    extension or an invalid document → `SYNTAX_ERROR`;
+//! 3. the schematron chosen by the first `templateId/@root` (highest version): a failed assert
+//!    → `SEMANTIC_ERROR` (422 `/msg/semantic`), reports only → `SEMANTIC_WARNING` (201);
+//! 4. terminology ([`crate::terminology`]) → `VOCABULARY_ERROR` (400 `/msg/vocabulary`).
+
+mod xsd;
+
+use crate::schematron::{Finding, Schema, SchematronError};
+use crate::terminology::{Terminology, TerminologyError, TerminologyReport};
+use crate::xml::{Document, NodeKind};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The gateway's outcome names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    Ok,
+    SemanticWarning,
+    SemanticError,
+    SyntaxError,
+    VocabularyError,
+}
+
+impl Outcome {
+    /// The HTTP status the gateway answers with.
+    pub fn http(self) -> u16 {
+        match self {
+            Outcome::Ok | Outcome::SemanticWarning => 201,
+            Outcome::SemanticError => 422,
+            Outcome::SyntaxError | Outcome::VocabularyError => 400,
+        }
+    }
+
+    /// The problem type of the gateway's error body, if any.
+    pub fn problem(self) -> Option<&'static str> {
+        match self {
+            Outcome::Ok | Outcome::SemanticWarning => None,
+            Outcome::SemanticError => Some("/msg/semantic"),
+            Outcome::SyntaxError => Some("/msg/syntax"),
+            Outcome::VocabularyError => Some("/msg/vocabulary"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "OK",
+            Outcome::SemanticWarning => "SEMANTIC_WARNING",
+            Outcome::SemanticError => "SEMANTIC_ERROR",
+            Outcome::SyntaxError => "SYNTAX_ERROR",
+            Outcome::VocabularyError => "VOCABULARY_ERROR",
+        }
+    }
+
+    /// Accepted by the gateway (201).
+    pub fn accepted(self) -> bool {
+        self.http() == 201
+    }
+}
+
+/// The verdict on one document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub http: u16,
+    pub problem: Option<&'static str>,
+    pub type_id_extension: Option<String>,
+    pub template_id_root: Option<String>,
+    /// File name and version of the schematron applied.
+    pub schematron: Option<String>,
+    /// Syntax problems (XML reading, XSD set); `line:column message` when a position is known.
+    pub xsd_errors: Vec<String>,
+    pub failed_asserts: Vec<Finding>,
+    pub reports: Vec<Finding>,
+    /// The terminology stage, when it ran.
+    pub terminology: Option<TerminologyReport>,
+    /// The gateway's message when the terminology refused the document.
+    pub vocabulary_error: Option<String>,
+    /// Stages the gateway runs that this version does not check yet.
+    pub not_checked: Vec<&'static str>,
+}
+
+impl Verdict {
+    fn new(outcome: Outcome) -> Verdict {
+        Verdict {
+            outcome,
+            http: outcome.http(),
+            problem: outcome.problem(),
+            type_id_extension: None,
+            template_id_root: None,
+            schematron: None,
+            xsd_errors: Vec::new(),
+            failed_asserts: Vec::new(),
+            reports: Vec::new(),
+            terminology: None,
+            vocabulary_error: None,
+            not_checked: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.http = outcome.http();
+        self.problem = outcome.problem();
+    }
+}
+
+/// Problems with the rule set itself (not with a document).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RulesError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, String),
+    #[error("{0}: {1}")]
+    Index(PathBuf, String),
+    #[error(transparent)]
+    Schematron(#[from] SchematronError),
+    #[error(transparent)]
+    Terminology(#[from] TerminologyError),
+}
+
+#[derive(Debug)]
+struct SchematronEntry {
+    root: String,
+    version: String,
+    path: PathBuf,
+    compiled: OnceLock<Result<Arc<Schema>, SchematronError>>,
+}
+
+/// An XSD set once loaded, or why it could not be.
+type XsdLoad = Result<Arc<xsd::XsdSet>, String>;
+
+/// Rule material laid out as in the Ministry's catalog.
+#[derive(Debug)]
+pub struct RuleSet {
+    dir: PathBuf,
+    /// typeId extension → its `CDA.xsd`, compiled on first use.
+    xsd_sets: HashMap<String, (PathBuf, OnceLock<XsdLoad>)>,
+    /// templateId root → index in `entries` of the schematron the gateway would pick.
+    by_root: HashMap<String, usize>,
+    entries: Vec<SchematronEntry>,
+    terminology: Option<Terminology>,
+}
+
+impl RuleSet {
+    /// Reads the layout of `dir` (schematrons are compiled lazily, see
+    /// [`RuleSet::compile_all`]).
+    pub fn load(dir: &Path) -> Result<RuleSet, RulesError> {
+        let io = |p: &Path, e: std::io::Error| RulesError::Io(p.to_path_buf(), e.to_string());
+        let xsd_dir = dir.join("xsd");
+        let mut xsd_sets = HashMap::new();
+        if xsd_dir.is_dir() {
+            for e in std::fs::read_dir(&xsd_dir).map_err(|e| io(&xsd_dir, e))? {
+                let e = e.map_err(|e| io(&xsd_dir, e))?;
+                let main = e.path().join("CDA.xsd");
+                if main.is_file() {
+                    xsd_sets.insert(
+                        e.file_name().to_string_lossy().into_owned(),
+                        (main, OnceLock::new()),
+                    );
+                }
+            }
+        }
+        let sch_dir = dir.join("schematron");
+        let mut entries = Vec::new();
+        for (root, file, version) in read_index(dir)? {
+            let path = sch_dir.join(&file);
+            if path.is_file() {
+                entries.push(SchematronEntry {
+                    root,
+                    version,
+                    path,
+                    compiled: OnceLock::new(),
+                });
+            }
+        }
+        if entries.is_empty() {
+            return Err(RulesError::Index(
+                dir.to_path_buf(),
+                "no schematron found (expected schematron/*.sch and gateway-db/schematron-index.json or doctypes.csv)"
+                    .into(),
+            ));
+        }
+        // Like the gateway: per root, the highest version (string order).
+        let mut by_root: HashMap<String, usize> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            match by_root.get(&e.root) {
+                Some(&j) if entries[j].version >= e.version => {}
+                _ => {
+                    by_root.insert(e.root.clone(), i);
+                }
+            }
+        }
+        let terminology = Terminology::load(dir)?;
+        Ok(RuleSet {
+            dir: dir.to_path_buf(),
+            xsd_sets,
+            by_root,
+            entries,
+            terminology,
+        })
+    }
+
+    /// The folder the rules come from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// templateId roots served, with the schematron file chosen for each.
+    pub fn schematrons(&self) -> Vec<(&str, &Path)> {
+        let mut v: Vec<(&str, &Path)> = self
+            .by_root
+            .iter()
+            .map(|(r, &i)| (r.as_str(), self.entries[i].path.as_path()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Compiles every schematron the rule set would use now (otherwise done on first use);
+    /// returns the first compilation error.
+    pub fn compile_all(&self) -> Result<(), RulesError> {
+        for &i in self.by_root.values() {
+            self.schema(i)?;
+        }
+        for ext in self.xsd_sets.keys() {
+            self.xsd(ext)
+                .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+        }
+        Ok(())
+    }
+
+    fn xsd(&self, ext: &str) -> Result<Arc<xsd::XsdSet>, String> {
+        let Some((path, cell)) = self.xsd_sets.get(ext) else {
+            return Err(format!("no XSD set {ext}"));
+        };
+        cell.get_or_init(|| xsd::XsdSet::load(path).map(Arc::new))
+            .clone()
+    }
+
+    fn schema(&self, i: usize) -> Result<Arc<Schema>, SchematronError> {
+        let e = &self.entries[i];
+        e.compiled
+            .get_or_init(|| Schema::load(&e.path).map(Arc::new))
+            .clone()
+    }
+
+    /// Judges a document given as bytes.
+    pub fn validate(&self, bytes: &[u8]) -> Result<Verdict, RulesError> {
+        let doc = match crate::xml::parse(bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut v = Verdict::new(Outcome::SyntaxError);
+                v.xsd_errors.push(format!("FATAL: {e}"));
+                return Ok(v);
+            }
+        };
+        self.judge(&doc, Some(bytes))
+    }
+
+    /// Judges a parsed document whose source bytes are no longer at hand: the XSD stage is
+    /// skipped (and listed in [`Verdict::not_checked`]).
+    pub fn validate_document(&self, doc: &Document) -> Result<Verdict, RulesError> {
+        self.judge(doc, None)
+    }
+
+    fn judge(&self, doc: &Document, bytes: Option<&[u8]>) -> Result<Verdict, RulesError> {
+        let mut v = Verdict::new(Outcome::Ok);
+        v.type_id_extension = first_attr(doc, "typeid", "extension");
+        v.template_id_root = first_attr(doc, "templateid", "root");
+        // 2. XSD set
+        let ext = v.type_id_extension.clone().unwrap_or_default();
+        if !self.xsd_sets.contains_key(&ext) {
+            v.set(Outcome::SyntaxError);
+            v.xsd_errors.push(format!(
+                "Schema with version {} not found on database.",
+                v.type_id_extension.as_deref().unwrap_or("None")
+            ));
+            return Ok(v);
+        }
+        match bytes {
+            Some(bytes) => {
+                let set = self
+                    .xsd(&ext)
+                    .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+                let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+                    3
+                } else {
+                    0
+                };
+                let position = |offset: usize| doc.offset_position(offset.saturating_sub(bom));
+                v.xsd_errors = set
+                    .validate(bytes, &position)
+                    .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+                if !v.xsd_errors.is_empty() {
+                    v.set(Outcome::SyntaxError);
+                    return Ok(v);
+                }
+            }
+            None => v.not_checked.push("xsd"),
+        }
+        // 3. schematron
+        let root = v.template_id_root.clone().unwrap_or_default();
+        let Some(&i) = self.by_root.get(&root) else {
+            v.set(Outcome::SemanticError);
+            v.failed_asserts.push(Finding {
+                id: None,
+                text: format!(
+                    "Schematron with template id root {} not found on database.",
+                    v.template_id_root.as_deref().unwrap_or("None")
+                ),
+                test: String::new(),
+                location: String::new(),
+                line: 0,
+                column: 0,
+                role: None,
+                pattern: None,
+                diagnostics: Vec::new(),
+            });
+            return Ok(v);
+        };
+        let entry = &self.entries[i];
+        let schema = self.schema(i)?;
+        v.schematron = Some(format!(
+            "{} (v{})",
+            entry
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            entry.version
+        ));
+        match schema.validate(doc) {
+            Ok(report) => {
+                v.failed_asserts = report.failed_asserts;
+                v.reports = report.successful_reports;
+            }
+            Err(e) => {
+                // The XSLT transformation fails as a whole: the gateway answers with a syntax error.
+                v.set(Outcome::SyntaxError);
+                v.xsd_errors.push(format!("FATAL (schematron): {e}"));
+                return Ok(v);
+            }
+        }
+        if !v.failed_asserts.is_empty() {
+            v.set(Outcome::SemanticError);
+            return Ok(v);
+        }
+        if !v.reports.is_empty() {
+            v.set(Outcome::SemanticWarning);
+        }
+        // 4. terminology
+        match &self.terminology {
+            None => v.not_checked.push("terminology"),
+            Some(t) => {
+                let report = t.check(doc)?;
+                if let Some(r) = &report.refusal {
+                    v.set(Outcome::VocabularyError);
+                    v.vocabulary_error = Some(r.message());
+                }
+                v.terminology = Some(report);
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// Attribute of the first unprefixed element (in document order) whose local name is `local`
+/// ignoring case, as the gateway looks for typeId and templateId.
+fn first_attr(doc: &Document, local_lower: &str, attr: &str) -> Option<String> {
+    (0..doc.node_count())
+        .filter_map(|i| doc.node(i))
+        .find_map(|n| {
+            if doc.kind(n) != NodeKind::Element {
+                return None;
+            }
+            let id = doc.name_id(n)?;
+            let nm = doc.name(id);
+            if !nm.prefix.is_empty() || !nm.local.eq_ignore_ascii_case(local_lower) {
+                return None;
+            }
+            Some(doc.attribute(n, attr).map(str::to_owned))
+        })?
+}
+
+/// (templateId root, schematron file, version) rows of the catalog's index.
+fn read_index(dir: &Path) -> Result<Vec<(String, String, String)>, RulesError> {
+    let json = dir.join("gateway-db").join("schematron-index.json");
+    if json.is_file() {
+        let text = std::fs::read_to_string(&json)
+            .map_err(|e| RulesError::Io(json.clone(), e.to_string()))?;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|e| RulesError::Index(json.clone(), e.to_string()))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if r.get("deleted").and_then(|d| d.as_bool()) == Some(true) {
+                continue;
+            }
+            if r.get("system").is_some_and(|s| !s.is_null()) {
+                continue; // system-specific (e.g. TS) schematrons are not the default ones
+            }
+            let field = |k: &str| r.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            if let (Some(root), Some(file), Some(version)) = (
+                field("template_id_root"),
+                field("name_schematron"),
+                field("version"),
+            ) {
+                out.push((root, file, version));
+            }
+        }
+        return Ok(out);
+    }
+    let csv = dir.join("doctypes.csv");
+    if csv.is_file() {
+        let text = std::fs::read_to_string(&csv)
+            .map_err(|e| RulesError::Io(csv.clone(), e.to_string()))?;
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let col = |name: &str| header.iter().position(|h| h.trim() == name);
+        let (Some(r), Some(f), Some(v)) = (
+            col("template_id_root"),
+            col("schematron_file"),
+            col("schematron_version"),
+        ) else {
+            return Err(RulesError::Index(
+                csv,
+                "missing template_id_root/schematron_file/schematron_version columns".into(),
+            ));
+        };
+        return Ok(lines
+            .filter_map(|l| {
+                let cells = csv_cells(l);
+                let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+                Some((
+                    cells.get(r)?.trim().to_owned(),
+                    cells.get(f)?.trim().to_owned(),
+                    cells.get(v)?.trim().to_owned(),
+                ))
+            })
+            .filter(|(r, f, _)| !r.is_empty() && !f.is_empty())
+            .collect());
+    }
+    Err(RulesError::Index(
+        dir.to_path_buf(),
+        "no index: expected gateway-db/schematron-index.json or doctypes.csv".into(),
+    ))
+}
+
+/// Splits one CSV line (RFC 4180 quoting, no embedded newlines).
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            o => cur.push(o),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// A disagreement between the JWT's claims and the document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "claim", rename_all = "snake_case")]
+pub enum JwtMismatch {
+    /// The fiscal code of `person_id` is not the extension of any `patientRole/id`.
+    PersonId {
+        fiscal_code: String,
+        patient_ids: Vec<String>,
+    },
+    /// `resource_hl7_type` is not `('CODE^^CODESYSTEM')` of the document's first `code`.
+    ResourceHl7Type {
+        value: String,
+        expected: Option<String>,
+    },
+}
+
+/// Checks the coherence of the gateway JWT's claims with the document: the fiscal code of
+/// `person_id` (the part before `^^^`, e.g. `RSSMRA70A01H501S^^^&2.16.840.1.113883.2.9.4.3.2&ISO`)
+/// must be a `recordTarget/patientRole/id/@extension`, and `resource_hl7_type` must equal
+/// `('CODE^^CODESYSTEM')` built from the first `code` child of `ClinicalDocument`. Returns the
+/// mismatches (empty when coherent).
+pub fn check_jwt_coherence(
+    doc: &Document,
+    person_id: &str,
+    resource_hl7_type: &str,
+) -> Vec<JwtMismatch> {
+    let mut out = Vec::new();
+    let Some(root) = doc.document_element() else {
+        return out;
+    };
+    let fiscal_code = person_id
+        .split('^')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let patient_ids: Vec<String> = doc
+        .child_elements(root)
+        .filter(|&c| doc.local_name(c) == "recordTarget")
+        .flat_map(|rt| {
+            doc.child_elements(rt)
+                .filter(|&c| doc.local_name(c) == "patientRole")
+        })
+        .flat_map(|pr| {
+            doc.child_elements(pr)
+                .filter(|&c| doc.local_name(c) == "id")
+        })
+        .filter_map(|id| doc.attribute(id, "extension").map(str::to_owned))
+        .collect();
+    if fiscal_code.is_empty() || !patient_ids.contains(&fiscal_code) {
+        out.push(JwtMismatch::PersonId {
+            fiscal_code,
+            patient_ids,
+        });
+    }
+    let expected = doc
+        .child_elements(root)
+        .find(|&c| doc.local_name(c) == "code")
+        .map(|c| {
+            format!(
+                "('{}^^{}')",
+                doc.attribute(c, "code").unwrap_or_default(),
+                doc.attribute(c, "codeSystem").unwrap_or_default()
+            )
+        });
+    if expected.as_deref() != Some(resource_hl7_type.trim()) {
+        out.push(JwtMismatch::ResourceHl7Type {
+            value: resource_hl7_type.to_owned(),
+            expected,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_coherence() {
+        let doc = crate::xml::parse(
+            br#"<ClinicalDocument xmlns="urn:hl7-org:v3"><code code="11502-2" codeSystem="2.16.840.1.113883.6.1"/>
+            <recordTarget><patientRole><id root="2.16.840.1.113883.2.9.4.3.2" extension="RSSMRA70A01H501S"/></patientRole></recordTarget>
+            <component><section><code code="x" codeSystem="y"/></section></component></ClinicalDocument>"#,
+        )
+        .unwrap();
+        let pid = "RSSMRA70A01H501S^^^&2.16.840.1.113883.2.9.4.3.2&ISO";
+        assert!(check_jwt_coherence(&doc, pid, "('11502-2^^2.16.840.1.113883.6.1')").is_empty());
+        assert!(check_jwt_coherence(
+            &doc,
+            "RSSMRA70A01H501S",
+            "('11502-2^^2.16.840.1.113883.6.1')"
+        )
+        .is_empty());
+        let bad = check_jwt_coherence(
+            &doc,
+            "BNCLRA80A41H501X^^^&2.16.840.1.113883.2.9.4.3.2&ISO",
+            "('x^^y')",
+        );
+        assert_eq!(bad.len(), 2);
+        assert!(
+            matches!(&bad[0], JwtMismatch::PersonId { fiscal_code, .. } if fiscal_code == "BNCLRA80A41H501X")
+        );
+        assert!(
+            matches!(&bad[1], JwtMismatch::ResourceHl7Type { expected: Some(e), .. } if e == "('11502-2^^2.16.840.1.113883.6.1')")
+        );
+    }
+}

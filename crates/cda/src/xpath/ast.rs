@@ -1,0 +1,246 @@
+//! The compiled form of an XPath expression: an immutable tree, `Send + Sync`, shared across
+//! documents and threads.
+
+use super::value::Atomic;
+use regex::Regex;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    Child,
+    Descendant,
+    DescendantOrSelf,
+    Parent,
+    Ancestor,
+    AncestorOrSelf,
+    FollowingSibling,
+    PrecedingSibling,
+    Following,
+    Preceding,
+    Attribute,
+    SelfAxis,
+    Namespace,
+}
+
+impl Axis {
+    pub fn from_name(s: &str) -> Option<Axis> {
+        Some(match s {
+            "child" => Axis::Child,
+            "descendant" => Axis::Descendant,
+            "descendant-or-self" => Axis::DescendantOrSelf,
+            "parent" => Axis::Parent,
+            "ancestor" => Axis::Ancestor,
+            "ancestor-or-self" => Axis::AncestorOrSelf,
+            "following-sibling" => Axis::FollowingSibling,
+            "preceding-sibling" => Axis::PrecedingSibling,
+            "following" => Axis::Following,
+            "preceding" => Axis::Preceding,
+            "attribute" => Axis::Attribute,
+            "self" => Axis::SelfAxis,
+            "namespace" => Axis::Namespace,
+            _ => return None,
+        })
+    }
+
+    pub fn is_reverse(self) -> bool {
+        matches!(
+            self,
+            Axis::Parent
+                | Axis::Ancestor
+                | Axis::AncestorOrSelf
+                | Axis::PrecedingSibling
+                | Axis::Preceding
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeTest {
+    /// A name test; `None` parts are wildcards. The namespace is a URI ("" = no namespace).
+    Name {
+        ns: Option<Arc<str>>,
+        local: Option<Arc<str>>,
+    },
+    AnyNode,
+    Text,
+    Comment,
+    Pi(Option<Arc<str>>),
+    /// `element()` / `element(*)` / `element(name)`.
+    Element(Option<(Arc<str>, Arc<str>)>),
+    /// `attribute()` / `attribute(*)` / `attribute(name)`.
+    Attribute(Option<(Arc<str>, Arc<str>)>),
+    DocumentNode,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Axis {
+        axis: Axis,
+        test: NodeTest,
+        preds: Vec<Ast>,
+    },
+    Filter {
+        expr: Box<Ast>,
+        preds: Vec<Ast>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStart {
+    /// Relative to the context item.
+    Context,
+    /// `/…`: the root of the context node's tree.
+    Root,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    IDiv,
+    Mod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Intersect,
+    Except,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCmp {
+    Is,
+    Before,
+    After,
+}
+
+/// Atomic types usable in casts and sequence types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtomicType {
+    String,
+    UntypedAtomic,
+    Integer,
+    Decimal,
+    Double,
+    Boolean,
+    Date,
+    DateTime,
+    AnyAtomic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occurrence {
+    One,
+    Optional,
+    ZeroOrMore,
+    OneOrMore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemType {
+    Atomic(AtomicType),
+    Node(NodeTest),
+    Item,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeqType {
+    Empty,
+    Of(ItemType, Occurrence),
+}
+
+/// Built-in functions, resolved at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Count,
+    Not,
+    True,
+    False,
+    Boolean,
+    String,
+    Data,
+    Number,
+    StringLength,
+    NormalizeSpace,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Substring,
+    SubstringBefore,
+    SubstringAfter,
+    Concat,
+    StringJoin,
+    UpperCase,
+    LowerCase,
+    Translate,
+    Matches,
+    Replace,
+    Tokenize,
+    LocalName,
+    Name,
+    NamespaceUri,
+    Exists,
+    Empty,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Round,
+    Floor,
+    Ceiling,
+    Abs,
+    Position,
+    Last,
+    DistinctValues,
+    Root,
+    Reverse,
+    Doc,
+    Cast(AtomicType),
+}
+
+#[derive(Debug, Clone)]
+pub enum Ast {
+    Literal(Atomic),
+    Var(Arc<str>),
+    ContextItem,
+    Path {
+        start: PathStart,
+        steps: Vec<Step>,
+    },
+    Filter(Box<Ast>, Vec<Ast>),
+    Sequence(Vec<Ast>),
+    Or(Box<Ast>, Box<Ast>),
+    And(Box<Ast>, Box<Ast>),
+    General(CmpOp, Box<Ast>, Box<Ast>),
+    Value(CmpOp, Box<Ast>, Box<Ast>),
+    NodeCompare(NodeCmp, Box<Ast>, Box<Ast>),
+    Range(Box<Ast>, Box<Ast>),
+    Arith(ArithOp, Box<Ast>, Box<Ast>),
+    Negate(Box<Ast>),
+    Set(SetOp, Box<Ast>, Box<Ast>),
+    If(Box<Ast>, Box<Ast>, Box<Ast>),
+    For(Vec<(Arc<str>, Ast)>, Box<Ast>),
+    Quantified {
+        every: bool,
+        bindings: Vec<(Arc<str>, Ast)>,
+        test: Box<Ast>,
+    },
+    Call(Func, Vec<Ast>, Option<Arc<Regex>>),
+    InstanceOf(Box<Ast>, SeqType),
+    TreatAs(Box<Ast>, SeqType),
+    CastAs(Box<Ast>, AtomicType, bool),
+    CastableAs(Box<Ast>, AtomicType, bool),
+}

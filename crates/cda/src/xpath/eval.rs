@@ -1,0 +1,1406 @@
+//! Evaluation of compiled expressions over a [`Document`].
+
+use super::ast::*;
+use super::parser::compile_regex;
+use super::value::*;
+use super::XPathError;
+use crate::xml::{Document, NodeId, NodeKind};
+use std::rc::Rc;
+use std::sync::Arc;
+
+type R<T> = Result<T, XPathError>;
+
+/// A variable's value, or the error its evaluation raised.
+type Binding = Result<Rc<Sequence>, XPathError>;
+
+/// Dynamic context of one evaluation: the document and the variables in scope.
+pub struct Env<'a> {
+    doc: &'a Document,
+    vars: Vec<(Arc<str>, Binding)>,
+}
+
+/// The focus: context item, position and size.
+#[derive(Clone)]
+pub struct Focus {
+    pub item: Option<Item>,
+    pub pos: usize,
+    pub size: usize,
+}
+
+impl Focus {
+    pub fn node(n: NodeRef) -> Focus {
+        Focus {
+            item: Some(Item::Node(n)),
+            pos: 1,
+            size: 1,
+        }
+    }
+}
+
+fn dyn_err(code: &str, msg: impl Into<String>) -> XPathError {
+    XPathError::Dynamic {
+        code: code.to_owned(),
+        message: msg.into(),
+    }
+}
+
+impl<'a> Env<'a> {
+    pub fn new(doc: &'a Document) -> Env<'a> {
+        Env {
+            doc,
+            vars: Vec::new(),
+        }
+    }
+
+    /// Binds a variable (shadowing any earlier binding of the same name).
+    pub fn bind(&mut self, name: Arc<str>, value: Sequence) {
+        self.vars.push((name, Ok(Rc::new(value))));
+    }
+
+    /// Binds a variable whose evaluation failed: the error is raised only if the variable is
+    /// used (like the lazy variables of an XSLT processor).
+    pub fn bind_error(&mut self, name: Arc<str>, error: XPathError) {
+        self.vars.push((name, Err(error)));
+    }
+
+    /// The document evaluated.
+    pub fn document(&self) -> &'a Document {
+        self.doc
+    }
+
+    /// Number of bindings, to restore a scope with [`Env::truncate`].
+    pub fn depth(&self) -> usize {
+        self.vars.len()
+    }
+
+    pub fn truncate(&mut self, depth: usize) {
+        self.vars.truncate(depth);
+    }
+
+    fn var(&self, name: &str) -> R<Sequence> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| &**n == name)
+            .ok_or_else(|| dyn_err("XPST0008", format!("variable ${name} is not defined")))
+            .and_then(|(_, v)| match v {
+                Ok(v) => Ok((**v).clone()),
+                Err(e) => Err(e.clone()),
+            })
+    }
+
+    fn context_node(&self, f: &Focus) -> R<NodeRef> {
+        match &f.item {
+            Some(Item::Node(n)) => Ok(*n),
+            Some(Item::Atomic(_)) => Err(dyn_err("XPTY0020", "the context item is not a node")),
+            None => Err(dyn_err("XPDY0002", "the context item is undefined")),
+        }
+    }
+
+    pub fn eval(&mut self, ast: &Ast, f: &Focus) -> R<Sequence> {
+        match ast {
+            Ast::Literal(a) => Ok(vec![Item::Atomic(a.clone())]),
+            Ast::Var(n) => self.var(n),
+            Ast::ContextItem => f
+                .item
+                .clone()
+                .map(|i| vec![i])
+                .ok_or_else(|| dyn_err("XPDY0002", "the context item is undefined")),
+            Ast::Path { start, steps } => self.path(*start, steps, f),
+            Ast::Filter(e, preds) => {
+                let mut s = self.eval(e, f)?;
+                for p in preds {
+                    s = self.apply_predicate(s, p)?;
+                }
+                Ok(s)
+            }
+            Ast::Sequence(items) => {
+                let mut out = Vec::new();
+                for i in items {
+                    out.extend(self.eval(i, f)?);
+                }
+                Ok(out)
+            }
+            Ast::Or(l, r) => {
+                let b = self.ebv_of(l, f)? || self.ebv_of(r, f)?;
+                Ok(vec![Item::Atomic(Atomic::Boolean(b))])
+            }
+            Ast::And(l, r) => {
+                let b = self.ebv_of(l, f)? && self.ebv_of(r, f)?;
+                Ok(vec![Item::Atomic(Atomic::Boolean(b))])
+            }
+            Ast::General(op, l, r) => {
+                if let Some(b) = self.fast_string_compare(*op, l, r, f)? {
+                    return Ok(bool_seq(b));
+                }
+                let a = self.atomize_expr(l, f)?;
+                let b = self.atomize_expr(r, f)?;
+                for x in &a {
+                    for y in &b {
+                        if general_compare(*op, x, y)? {
+                            return Ok(bool_seq(true));
+                        }
+                    }
+                }
+                Ok(bool_seq(false))
+            }
+            Ast::Value(op, l, r) => {
+                let a = self.atomize_expr(l, f)?;
+                let b = self.atomize_expr(r, f)?;
+                match (a.as_slice(), b.as_slice()) {
+                    ([], _) | (_, []) => Ok(Vec::new()),
+                    ([x], [y]) => {
+                        let x = untyped_to_string(x.clone());
+                        let y = untyped_to_string(y.clone());
+                        Ok(bool_seq(compare_atomic(*op, &x, &y)?))
+                    }
+                    _ => Err(dyn_err("XPTY0004", "a value comparison needs single items")),
+                }
+            }
+            Ast::NodeCompare(op, l, r) => {
+                let a = self.eval(l, f)?;
+                let b = self.eval(r, f)?;
+                match (a.as_slice(), b.as_slice()) {
+                    ([], _) | (_, []) => Ok(Vec::new()),
+                    ([Item::Node(x)], [Item::Node(y)]) => {
+                        let (kx, ky) = (x.order_key(self.doc), y.order_key(self.doc));
+                        Ok(bool_seq(match op {
+                            NodeCmp::Is => kx == ky,
+                            NodeCmp::Before => kx < ky,
+                            NodeCmp::After => kx > ky,
+                        }))
+                    }
+                    _ => Err(dyn_err("XPTY0004", "a node comparison needs single nodes")),
+                }
+            }
+            Ast::Range(l, r) => {
+                let a = self.optional_number(l, f)?;
+                let b = self.optional_number(r, f)?;
+                match (a, b) {
+                    (Some(Atomic::Integer(a)), Some(Atomic::Integer(b))) => {
+                        if b.saturating_sub(a) > 10_000_000 {
+                            return Err(dyn_err("FOAR0002", "range too large"));
+                        }
+                        Ok((a..=b).map(|i| Item::Atomic(Atomic::Integer(i))).collect())
+                    }
+                    (None, _) | (_, None) => Ok(Vec::new()),
+                    _ => Err(dyn_err("XPTY0004", "range bounds must be integers")),
+                }
+            }
+            Ast::Arith(op, l, r) => {
+                let a = self.optional_number(l, f)?;
+                let b = self.optional_number(r, f)?;
+                match (a, b) {
+                    (Some(a), Some(b)) => Ok(vec![Item::Atomic(arith(*op, &a, &b)?)]),
+                    _ => Ok(Vec::new()),
+                }
+            }
+            Ast::Negate(e) => match self.optional_number(e, f)? {
+                None => Ok(Vec::new()),
+                Some(Atomic::Integer(i)) => Ok(vec![Item::Atomic(Atomic::Integer(-i))]),
+                Some(Atomic::Decimal(d)) => Ok(vec![Item::Atomic(Atomic::Decimal(-d))]),
+                Some(Atomic::Double(d)) => Ok(vec![Item::Atomic(Atomic::Double(-d))]),
+                Some(_) => Err(dyn_err("XPTY0004", "cannot negate a non-number")),
+            },
+            Ast::Set(op, l, r) => {
+                let a = self.nodes_of(l, f)?;
+                let b = self.nodes_of(r, f)?;
+                let doc = self.doc;
+                let mut out: Vec<NodeRef> = match op {
+                    SetOp::Union => a.into_iter().chain(b).collect(),
+                    SetOp::Intersect => a.into_iter().filter(|x| b.contains(x)).collect(),
+                    SetOp::Except => a.into_iter().filter(|x| !b.contains(x)).collect(),
+                };
+                sort_nodes(doc, &mut out);
+                Ok(out.into_iter().map(Item::Node).collect())
+            }
+            Ast::If(c, t, e) => {
+                if self.ebv_of(c, f)? {
+                    self.eval(t, f)
+                } else {
+                    self.eval(e, f)
+                }
+            }
+            Ast::For(bindings, body) => {
+                let mut out = Vec::new();
+                self.for_each(bindings, f, &mut |env, f| {
+                    out.extend(env.eval(body, f)?);
+                    Ok(true)
+                })?;
+                Ok(out)
+            }
+            Ast::Quantified {
+                every,
+                bindings,
+                test,
+            } => {
+                let every = *every;
+                let mut result = every;
+                self.for_each(bindings, f, &mut |env, f| {
+                    let b = env.ebv_of(test, f)?;
+                    if every && !b {
+                        result = false;
+                        return Ok(false);
+                    }
+                    if !every && b {
+                        result = true;
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })?;
+                Ok(bool_seq(result))
+            }
+            Ast::Call(func, args, re) => self.call(*func, args, re.as_deref(), f),
+            Ast::InstanceOf(e, t) => {
+                let s = self.eval(e, f)?;
+                Ok(bool_seq(self.instance_of(&s, t)))
+            }
+            Ast::TreatAs(e, t) => {
+                let s = self.eval(e, f)?;
+                if self.instance_of(&s, t) {
+                    Ok(s)
+                } else {
+                    Err(dyn_err(
+                        "XPDY0050",
+                        "treat as: the value does not match the type",
+                    ))
+                }
+            }
+            Ast::CastAs(e, t, opt) => {
+                let s = self.atomize_expr(e, f)?;
+                match s.as_slice() {
+                    [] if *opt => Ok(Vec::new()),
+                    [a] => Ok(vec![Item::Atomic(cast(a, *t)?)]),
+                    _ => Err(dyn_err("XPTY0004", "cast needs exactly one item")),
+                }
+            }
+            Ast::CastableAs(e, t, opt) => {
+                let s = self.atomize_expr(e, f)?;
+                Ok(bool_seq(match s.as_slice() {
+                    [] => *opt,
+                    [a] => cast(a, *t).is_ok(),
+                    _ => false,
+                }))
+            }
+        }
+    }
+
+    /// `nodes = 'literal'` / `nodes != 'literal'` without allocating the nodes' strings
+    /// (untypedAtomic against xs:string compares as strings).
+    fn fast_string_compare(&mut self, op: CmpOp, l: &Ast, r: &Ast, f: &Focus) -> R<Option<bool>> {
+        let (nodes, lit) = match (l, r) {
+            (e, Ast::Literal(Atomic::String(s))) | (Ast::Literal(Atomic::String(s)), e)
+                if matches!(op, CmpOp::Eq | CmpOp::Ne) && matches!(e, Ast::Path { .. }) =>
+            {
+                (e, s)
+            }
+            _ => return Ok(None),
+        };
+        let seq = self.eval(nodes, f)?;
+        let mut any = false;
+        for item in &seq {
+            let hit = match item {
+                Item::Node(NodeRef::Attr(a)) => {
+                    let v = self.doc.attr_value(*a);
+                    (v == lit.as_str()) == (op == CmpOp::Eq)
+                }
+                Item::Node(n) => (n.string_value(self.doc) == *lit) == (op == CmpOp::Eq),
+                Item::Atomic(a) => general_compare(op, a, &Atomic::String(lit.clone()))?,
+            };
+            if hit {
+                any = true;
+                break;
+            }
+        }
+        Ok(Some(any))
+    }
+
+    fn for_each(
+        &mut self,
+        bindings: &[(Arc<str>, Ast)],
+        f: &Focus,
+        body: &mut dyn FnMut(&mut Env<'a>, &Focus) -> R<bool>,
+    ) -> R<bool> {
+        let Some(((name, expr), rest)) = bindings.split_first() else {
+            return body(self, f);
+        };
+        let seq = self.eval(expr, f)?;
+        for item in seq {
+            let d = self.depth();
+            self.bind(name.clone(), vec![item]);
+            let go_on = self.for_each(rest, f, body);
+            self.truncate(d);
+            if !go_on? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn instance_of(&self, s: &Sequence, t: &SeqType) -> bool {
+        match t {
+            SeqType::Empty => s.is_empty(),
+            SeqType::Of(it, occ) => {
+                let n_ok = match occ {
+                    Occurrence::One => s.len() == 1,
+                    Occurrence::Optional => s.len() <= 1,
+                    Occurrence::ZeroOrMore => true,
+                    Occurrence::OneOrMore => !s.is_empty(),
+                };
+                n_ok && s.iter().all(|i| match (it, i) {
+                    (ItemType::Item, _) => true,
+                    (ItemType::Node(t), Item::Node(n)) => {
+                        node_matches(self.doc, *n, t, Axis::Child)
+                    }
+                    (ItemType::Atomic(t), Item::Atomic(a)) => atomic_is(a, *t),
+                    _ => false,
+                })
+            }
+        }
+    }
+
+    fn ebv_of(&mut self, e: &Ast, f: &Focus) -> R<bool> {
+        let s = self.eval(e, f)?;
+        ebv(&s)
+    }
+
+    fn atomize_expr(&mut self, e: &Ast, f: &Focus) -> R<Vec<Atomic>> {
+        let s = self.eval(e, f)?;
+        Ok(atomize(self.doc, &s))
+    }
+
+    fn optional_number(&mut self, e: &Ast, f: &Focus) -> R<Option<Atomic>> {
+        let a = self.atomize_expr(e, f)?;
+        match a.as_slice() {
+            [] => Ok(None),
+            [x] => match x {
+                Atomic::Untyped(s) => {
+                    Ok(Some(Atomic::Double(parse_double(s).ok_or_else(|| {
+                        dyn_err("FORG0001", format!("cannot cast {s:?} to xs:double"))
+                    })?)))
+                }
+                x if x.is_numeric() => Ok(Some(x.clone())),
+                x => Err(dyn_err(
+                    "XPTY0004",
+                    format!("arithmetic on {}", x.type_name()),
+                )),
+            },
+            _ => Err(dyn_err("XPTY0004", "arithmetic needs single items")),
+        }
+    }
+
+    fn nodes_of(&mut self, e: &Ast, f: &Focus) -> R<Vec<NodeRef>> {
+        self.eval(e, f)?
+            .into_iter()
+            .map(|i| match i {
+                Item::Node(n) => Ok(n),
+                Item::Atomic(_) => Err(dyn_err("XPTY0004", "a node sequence was expected")),
+            })
+            .collect()
+    }
+
+    fn path(&mut self, start: PathStart, steps: &[Step], f: &Focus) -> R<Sequence> {
+        let mut current: Sequence = match start {
+            PathStart::Root => {
+                self.context_node(f)?;
+                vec![Item::Node(NodeRef::Node(self.doc.root()))]
+            }
+            PathStart::Context => match &f.item {
+                Some(i) => vec![i.clone()],
+                None => return Err(dyn_err("XPDY0002", "the context item is undefined")),
+            },
+        };
+        for (si, step) in steps.iter().enumerate() {
+            let last = si + 1 == steps.len();
+            let single_input = current.len() == 1;
+            let mut out: Sequence = Vec::new();
+            let mut atomics = false;
+            let size = current.len();
+            for (ci, item) in current.iter().enumerate() {
+                let Item::Node(ctx) = item else {
+                    return Err(dyn_err(
+                        "XPTY0019",
+                        "a path step was applied to an atomic value",
+                    ));
+                };
+                match step {
+                    Step::Axis { axis, test, preds } => {
+                        let mut nodes = Vec::new();
+                        axis_nodes(self.doc, *ctx, *axis, test, &mut nodes);
+                        let mut seq: Sequence = nodes.into_iter().map(Item::Node).collect();
+                        for p in preds {
+                            seq = self.apply_predicate(seq, p)?;
+                        }
+                        if axis.is_reverse() {
+                            seq.reverse();
+                        }
+                        out.extend(seq);
+                    }
+                    Step::Filter { expr, preds } => {
+                        let focus = Focus {
+                            item: Some(item.clone()),
+                            pos: ci + 1,
+                            size,
+                        };
+                        let mut seq = self.eval(expr, &focus)?;
+                        for p in preds {
+                            seq = self.apply_predicate(seq, p)?;
+                        }
+                        for i in &seq {
+                            if matches!(i, Item::Atomic(_)) {
+                                atomics = true;
+                            }
+                        }
+                        out.extend(seq);
+                    }
+                }
+            }
+            if atomics {
+                if !last {
+                    return Err(dyn_err(
+                        "XPTY0019",
+                        "a path step was applied to an atomic value",
+                    ));
+                }
+                if out.iter().any(|i| matches!(i, Item::Node(_))) {
+                    return Err(dyn_err("XPTY0018", "a path mixes nodes and atomic values"));
+                }
+                return Ok(out);
+            }
+            let needs_sort = !single_input || matches!(step, Step::Filter { .. });
+            if needs_sort && out.len() > 1 {
+                let doc = self.doc;
+                let mut nodes: Vec<NodeRef> = out
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        Item::Node(n) => Some(n),
+                        Item::Atomic(_) => None,
+                    })
+                    .collect();
+                sort_nodes(doc, &mut nodes);
+                out = nodes.into_iter().map(Item::Node).collect();
+            }
+            current = out;
+            if current.is_empty() {
+                break;
+            }
+        }
+        Ok(current)
+    }
+
+    fn apply_predicate(&mut self, seq: Sequence, pred: &Ast) -> R<Sequence> {
+        if seq.is_empty() {
+            return Ok(seq);
+        }
+        if let Ast::Literal(Atomic::Integer(k)) = pred {
+            let k = *k;
+            return Ok(if k >= 1 && (k as usize) <= seq.len() {
+                vec![seq[(k - 1) as usize].clone()]
+            } else {
+                Vec::new()
+            });
+        }
+        let size = seq.len();
+        let mut out = Vec::new();
+        for (i, item) in seq.into_iter().enumerate() {
+            let focus = Focus {
+                item: Some(item),
+                pos: i + 1,
+                size,
+            };
+            let v = self.eval(pred, &focus)?;
+            let keep = match v.as_slice() {
+                [Item::Atomic(a)] if a.is_numeric() => a.as_f64() == Some((i + 1) as f64),
+                _ => ebv(&v)?,
+            };
+            if keep {
+                if let Some(it) = focus.item {
+                    out.push(it);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn string_arg(&mut self, args: &[Ast], i: usize, f: &Focus) -> R<String> {
+        let Some(e) = args.get(i) else {
+            return Ok(String::new());
+        };
+        let a = self.atomize_expr(e, f)?;
+        match a.as_slice() {
+            [] => Ok(String::new()),
+            [x] => Ok(x.to_xpath_string()),
+            _ => Err(dyn_err(
+                "XPTY0004",
+                format!(
+                    "a sequence of {} items where one string was expected",
+                    a.len()
+                ),
+            )),
+        }
+    }
+
+    /// The string of the argument, or of the context item when the argument is absent.
+    fn string_or_context(&mut self, args: &[Ast], f: &Focus) -> R<String> {
+        if args.is_empty() {
+            match &f.item {
+                Some(Item::Node(n)) => Ok(n.string_value(self.doc)),
+                Some(Item::Atomic(a)) => Ok(a.to_xpath_string()),
+                None => Err(dyn_err("XPDY0002", "the context item is undefined")),
+            }
+        } else {
+            self.string_arg(args, 0, f)
+        }
+    }
+
+    fn optional_node(&mut self, args: &[Ast], f: &Focus) -> R<Option<NodeRef>> {
+        if args.is_empty() {
+            return self.context_node(f).map(Some);
+        }
+        let s = self.eval(&args[0], f)?;
+        match s.as_slice() {
+            [] => Ok(None),
+            [Item::Node(n)] => Ok(Some(*n)),
+            [Item::Atomic(_)] => Err(dyn_err("XPTY0004", "a node was expected")),
+            _ => Err(dyn_err("XPTY0004", "a single node was expected")),
+        }
+    }
+
+    fn regex_arg(
+        &mut self,
+        args: &[Ast],
+        pat: usize,
+        flags: usize,
+        pre: Option<&regex::Regex>,
+        f: &Focus,
+    ) -> R<regex::Regex> {
+        if let Some(r) = pre {
+            return Ok(r.clone());
+        }
+        let p = self.string_arg(args, pat, f)?;
+        let fl = self.string_arg(args, flags, f)?;
+        compile_regex(&p, &fl).map_err(|m| dyn_err("FORX0002", m))
+    }
+
+    fn call(
+        &mut self,
+        func: Func,
+        args: &[Ast],
+        re: Option<&regex::Regex>,
+        f: &Focus,
+    ) -> R<Sequence> {
+        let s = |v: String| Ok(vec![Item::Atomic(Atomic::String(v))]);
+        let b = |v: bool| Ok(bool_seq(v));
+        let int = |v: i64| Ok(vec![Item::Atomic(Atomic::Integer(v))]);
+        match func {
+            Func::Count => {
+                let v = self.eval(&args[0], f)?;
+                int(v.len() as i64)
+            }
+            Func::Not => {
+                let v = self.ebv_of(&args[0], f)?;
+                b(!v)
+            }
+            Func::True => b(true),
+            Func::False => b(false),
+            Func::Boolean => {
+                let v = self.ebv_of(&args[0], f)?;
+                b(v)
+            }
+            Func::String => {
+                if args.is_empty() {
+                    return s(self.string_or_context(args, f)?);
+                }
+                let v = self.eval(&args[0], f)?;
+                match v.as_slice() {
+                    [] => s(String::new()),
+                    [Item::Node(n)] => s(n.string_value(self.doc)),
+                    [Item::Atomic(a)] => s(a.to_xpath_string()),
+                    _ => Err(dyn_err("XPTY0004", "string() of more than one item")),
+                }
+            }
+            Func::Data => {
+                let v = self.atomize_expr(&args[0], f)?;
+                Ok(v.into_iter().map(Item::Atomic).collect())
+            }
+            Func::Number => {
+                let a = if args.is_empty() {
+                    match &f.item {
+                        Some(Item::Node(n)) => vec![Atomic::Untyped(n.string_value(self.doc))],
+                        Some(Item::Atomic(a)) => vec![a.clone()],
+                        None => return Err(dyn_err("XPDY0002", "the context item is undefined")),
+                    }
+                } else {
+                    self.atomize_expr(&args[0], f)?
+                };
+                let d = match a.as_slice() {
+                    [] => f64::NAN,
+                    [x] => to_number(x),
+                    _ => return Err(dyn_err("XPTY0004", "number() of more than one item")),
+                };
+                Ok(vec![Item::Atomic(Atomic::Double(d))])
+            }
+            Func::StringLength => {
+                let v = self.string_or_context(args, f)?;
+                int(v.chars().count() as i64)
+            }
+            Func::NormalizeSpace => {
+                let v = self.string_or_context(args, f)?;
+                s(v.split([' ', '\t', '\r', '\n'])
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "))
+            }
+            Func::Contains
+            | Func::StartsWith
+            | Func::EndsWith
+            | Func::SubstringBefore
+            | Func::SubstringAfter => {
+                let a = self.string_arg(args, 0, f)?;
+                let c = self.string_arg(args, 1, f)?;
+                match func {
+                    Func::Contains => b(a.contains(&c)),
+                    Func::StartsWith => b(a.starts_with(&c)),
+                    Func::EndsWith => b(a.ends_with(&c)),
+                    Func::SubstringBefore => s(a.find(&c).map_or(String::new(), |i| {
+                        if c.is_empty() {
+                            String::new()
+                        } else {
+                            a[..i].to_owned()
+                        }
+                    })),
+                    _ => s(a
+                        .find(&c)
+                        .map_or(String::new(), |i| a[i + c.len()..].to_owned())),
+                }
+            }
+            Func::Substring => {
+                let a = self.string_arg(args, 0, f)?;
+                let start = self.number_arg(&args[1], f)?;
+                let len = match args.get(2) {
+                    Some(e) => Some(self.number_arg(e, f)?),
+                    None => None,
+                };
+                s(substring(&a, start, len))
+            }
+            Func::Concat => {
+                let mut out = String::new();
+                for i in 0..args.len() {
+                    out.push_str(&self.string_arg(args, i, f)?);
+                }
+                s(out)
+            }
+            Func::StringJoin => {
+                let parts = self.atomize_expr(&args[0], f)?;
+                let sep = self.string_arg(args, 1, f)?;
+                s(parts
+                    .iter()
+                    .map(Atomic::to_xpath_string)
+                    .collect::<Vec<_>>()
+                    .join(&sep))
+            }
+            Func::UpperCase => s(self.string_arg(args, 0, f)?.to_uppercase()),
+            Func::LowerCase => s(self.string_arg(args, 0, f)?.to_lowercase()),
+            Func::Translate => {
+                let a = self.string_arg(args, 0, f)?;
+                let from: Vec<char> = self.string_arg(args, 1, f)?.chars().collect();
+                let to: Vec<char> = self.string_arg(args, 2, f)?.chars().collect();
+                s(a.chars()
+                    .filter_map(|c| match from.iter().position(|&x| x == c) {
+                        Some(i) => to.get(i).copied(),
+                        None => Some(c),
+                    })
+                    .collect())
+            }
+            Func::Matches => {
+                let a = self.string_arg(args, 0, f)?;
+                let r = self.regex_arg(args, 1, 2, re, f)?;
+                b(r.is_match(&a))
+            }
+            Func::Replace => {
+                let a = self.string_arg(args, 0, f)?;
+                let r = self.regex_arg(args, 1, 3, re, f)?;
+                let rep = self.string_arg(args, 2, f)?;
+                if r.is_match("") {
+                    return Err(dyn_err("FORX0003", "the pattern matches the empty string"));
+                }
+                let rep = xpath_replacement(&rep);
+                s(r.replace_all(&a, rep.as_str()).into_owned())
+            }
+            Func::Tokenize => {
+                let a = self.string_arg(args, 0, f)?;
+                let r = self.regex_arg(args, 1, 2, re, f)?;
+                if a.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(r.split(&a)
+                    .map(|p| Item::Atomic(Atomic::String(p.to_owned())))
+                    .collect())
+            }
+            Func::LocalName | Func::Name | Func::NamespaceUri => {
+                let Some(n) = self.optional_node(args, f)? else {
+                    return s(String::new());
+                };
+                let nm = match n {
+                    NodeRef::Node(id) => self.doc.name_id(id).map(|i| self.doc.name(i)),
+                    NodeRef::Attr(a) => Some(self.doc.attr_name(a)),
+                };
+                let Some(nm) = nm else {
+                    return s(String::new());
+                };
+                s(match func {
+                    Func::LocalName => nm.local.to_string(),
+                    Func::NamespaceUri => nm.ns.to_string(),
+                    _ => lexical_name(nm),
+                })
+            }
+            Func::Exists => {
+                let v = self.eval(&args[0], f)?;
+                b(!v.is_empty())
+            }
+            Func::Empty => {
+                let v = self.eval(&args[0], f)?;
+                b(v.is_empty())
+            }
+            Func::Sum | Func::Avg | Func::Min | Func::Max => {
+                let vals = self.atomize_expr(&args[0], f)?;
+                if vals.is_empty() {
+                    return match (func, args.get(1)) {
+                        (Func::Sum, Some(z)) => self.eval(z, f),
+                        (Func::Sum, None) => int(0),
+                        _ => Ok(Vec::new()),
+                    };
+                }
+                let nums: Vec<Atomic> = vals
+                    .into_iter()
+                    .map(|a| match a {
+                        Atomic::Untyped(s) => {
+                            parse_double(&s).map(Atomic::Double).ok_or_else(|| {
+                                dyn_err("FORG0001", format!("cannot cast {s:?} to xs:double"))
+                            })
+                        }
+                        a => Ok(a),
+                    })
+                    .collect::<R<_>>()?;
+                if matches!(func, Func::Min | Func::Max) && nums.iter().all(|a| !a.is_numeric()) {
+                    let mut strs: Vec<String> = nums.iter().map(Atomic::to_xpath_string).collect();
+                    strs.sort();
+                    let v = if func == Func::Min {
+                        strs.first()
+                    } else {
+                        strs.last()
+                    };
+                    return s(v.cloned().unwrap_or_default());
+                }
+                let mut acc = nums[0].clone();
+                for x in &nums[1..] {
+                    acc = match func {
+                        Func::Min => {
+                            if compare_atomic(CmpOp::Lt, x, &acc)? {
+                                x.clone()
+                            } else {
+                                acc
+                            }
+                        }
+                        Func::Max => {
+                            if compare_atomic(CmpOp::Gt, x, &acc)? {
+                                x.clone()
+                            } else {
+                                acc
+                            }
+                        }
+                        _ => arith(ArithOp::Add, &acc, x)?,
+                    };
+                }
+                if func == Func::Avg {
+                    acc = arith(ArithOp::Div, &acc, &Atomic::Integer(nums.len() as i64))?;
+                }
+                Ok(vec![Item::Atomic(acc)])
+            }
+            Func::Round | Func::Floor | Func::Ceiling | Func::Abs => {
+                let Some(x) = self.optional_number(&args[0], f)? else {
+                    return Ok(Vec::new());
+                };
+                let op = |d: f64| match func {
+                    Func::Round => (d + 0.5).floor(),
+                    Func::Floor => d.floor(),
+                    Func::Ceiling => d.ceil(),
+                    _ => d.abs(),
+                };
+                Ok(vec![Item::Atomic(match x {
+                    Atomic::Integer(i) => {
+                        Atomic::Integer(if func == Func::Abs { i.abs() } else { i })
+                    }
+                    Atomic::Decimal(d) => Atomic::Decimal(op(d)),
+                    Atomic::Double(d) => Atomic::Double(op(d)),
+                    o => o,
+                })])
+            }
+            Func::Position => int(f.pos as i64),
+            Func::Last => int(f.size as i64),
+            Func::DistinctValues => {
+                let vals = self.atomize_expr(&args[0], f)?;
+                let mut out: Vec<Atomic> = Vec::new();
+                for v in vals {
+                    let v = untyped_to_string(v);
+                    let dup = out
+                        .iter()
+                        .any(|o| compare_atomic(CmpOp::Eq, o, &v).unwrap_or(false));
+                    if !dup {
+                        out.push(v);
+                    }
+                }
+                Ok(out.into_iter().map(Item::Atomic).collect())
+            }
+            Func::Root => match self.optional_node(args, f)? {
+                Some(_) => Ok(vec![Item::Node(NodeRef::Node(self.doc.root()))]),
+                None => Ok(Vec::new()),
+            },
+            Func::Reverse => {
+                let mut v = self.eval(&args[0], f)?;
+                v.reverse();
+                Ok(v)
+            }
+            Func::Doc => Err(dyn_err(
+                "FODC0002",
+                "doc() is not available: external documents are not loaded",
+            )),
+            Func::Cast(t) => {
+                let v = self.atomize_expr(&args[0], f)?;
+                match v.as_slice() {
+                    [] => Ok(Vec::new()),
+                    [a] => Ok(vec![Item::Atomic(cast(a, t)?)]),
+                    _ => Err(dyn_err("XPTY0004", "a constructor function needs one item")),
+                }
+            }
+        }
+    }
+
+    fn number_arg(&mut self, e: &Ast, f: &Focus) -> R<f64> {
+        Ok(match self.optional_number(e, f)? {
+            Some(a) => a.as_f64().unwrap_or(f64::NAN),
+            None => f64::NAN,
+        })
+    }
+}
+
+fn xpath_replacement(rep: &str) -> String {
+    // XPath uses $1 and \$ / \\; the regex crate uses ${1} and $$.
+    let mut out = String::new();
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    if n == '$' {
+                        out.push_str("$$");
+                    } else {
+                        out.push(n);
+                    }
+                }
+            }
+            '$' => {
+                let mut d = String::new();
+                while let Some(x) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    d.push(x);
+                    chars.next();
+                }
+                out.push_str(&format!("${{{d}}}"));
+            }
+            o => out.push(o),
+        }
+    }
+    out
+}
+
+fn lexical_name(nm: &crate::xml::Name) -> String {
+    if nm.prefix.is_empty() {
+        nm.local.to_string()
+    } else {
+        format!("{}:{}", nm.prefix, nm.local)
+    }
+}
+
+fn bool_seq(b: bool) -> Sequence {
+    vec![Item::Atomic(Atomic::Boolean(b))]
+}
+
+fn sort_nodes(doc: &Document, nodes: &mut Vec<NodeRef>) {
+    nodes.sort_by_key(|n| n.order_key(doc));
+    nodes.dedup();
+}
+
+/// Atomizes a sequence (nodes become `xs:untypedAtomic`: documents are untyped).
+pub fn atomize(doc: &Document, s: &[Item]) -> Vec<Atomic> {
+    s.iter()
+        .map(|i| match i {
+            Item::Node(n) => Atomic::Untyped(n.string_value(doc)),
+            Item::Atomic(a) => a.clone(),
+        })
+        .collect()
+}
+
+/// Effective boolean value.
+pub fn ebv(s: &[Item]) -> R<bool> {
+    match s {
+        [] => Ok(false),
+        [Item::Node(_), ..] => Ok(true),
+        [Item::Atomic(a)] => Ok(match a {
+            Atomic::Boolean(b) => *b,
+            Atomic::String(s) | Atomic::Untyped(s) => !s.is_empty(),
+            Atomic::Integer(i) => *i != 0,
+            Atomic::Decimal(d) | Atomic::Double(d) => *d != 0.0 && !d.is_nan(),
+            Atomic::Date(_) => {
+                return Err(dyn_err(
+                    "FORG0006",
+                    "no effective boolean value for xs:date",
+                ))
+            }
+        }),
+        _ => Err(dyn_err(
+            "FORG0006",
+            "effective boolean value of a sequence of two or more atomic values",
+        )),
+    }
+}
+
+fn untyped_to_string(a: Atomic) -> Atomic {
+    match a {
+        Atomic::Untyped(s) => Atomic::String(s),
+        o => o,
+    }
+}
+
+fn to_number(a: &Atomic) -> f64 {
+    match a {
+        Atomic::String(s) | Atomic::Untyped(s) => parse_double(s).unwrap_or(f64::NAN),
+        Atomic::Boolean(b) => f64::from(u8::from(*b)),
+        Atomic::Date(_) => f64::NAN,
+        o => o.as_f64().unwrap_or(f64::NAN),
+    }
+}
+
+fn general_compare(op: CmpOp, a: &Atomic, b: &Atomic) -> R<bool> {
+    let conv =
+        |u: &str, other: &Atomic| -> R<Atomic> {
+            Ok(match other {
+                Atomic::Untyped(_) | Atomic::String(_) => Atomic::String(u.to_owned()),
+                o if o.is_numeric() => Atomic::Double(parse_double(u).ok_or_else(|| {
+                    dyn_err("FORG0001", format!("cannot cast {u:?} to xs:double"))
+                })?),
+                Atomic::Boolean(_) => cast(&Atomic::Untyped(u.to_owned()), AtomicType::Boolean)?,
+                Atomic::Date(_) => cast(&Atomic::Untyped(u.to_owned()), AtomicType::Date)?,
+                _ => Atomic::String(u.to_owned()),
+            })
+        };
+    let a2 = match a {
+        Atomic::Untyped(u) => conv(u, b)?,
+        o => o.clone(),
+    };
+    let b2 = match b {
+        Atomic::Untyped(u) => conv(u, a)?,
+        o => o.clone(),
+    };
+    compare_atomic(op, &a2, &b2)
+}
+
+fn compare_atomic(op: CmpOp, a: &Atomic, b: &Atomic) -> R<bool> {
+    use std::cmp::Ordering;
+    let ord: Option<Ordering> = match (a, b) {
+        (x, y) if x.is_numeric() && y.is_numeric() => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            x.partial_cmp(&y)
+        }
+        (Atomic::String(x) | Atomic::Untyped(x), Atomic::String(y) | Atomic::Untyped(y)) => {
+            Some(x.cmp(y))
+        }
+        (Atomic::Boolean(x), Atomic::Boolean(y)) => Some(x.cmp(y)),
+        (Atomic::Date(x), Atomic::Date(y)) => Some(x.cmp(y)),
+        _ => {
+            return Err(dyn_err(
+                "XPTY0004",
+                format!("cannot compare {} with {}", a.type_name(), b.type_name()),
+            ))
+        }
+    };
+    let Some(o) = ord else {
+        // NaN: every comparison but != is false
+        return Ok(op == CmpOp::Ne);
+    };
+    Ok(match op {
+        CmpOp::Eq => o == Ordering::Equal,
+        CmpOp::Ne => o != Ordering::Equal,
+        CmpOp::Lt => o == Ordering::Less,
+        CmpOp::Le => o != Ordering::Greater,
+        CmpOp::Gt => o == Ordering::Greater,
+        CmpOp::Ge => o != Ordering::Less,
+    })
+}
+
+fn arith(op: ArithOp, a: &Atomic, b: &Atomic) -> R<Atomic> {
+    let overflow = || dyn_err("FOAR0002", "integer overflow");
+    match (a, b) {
+        (Atomic::Integer(x), Atomic::Integer(y)) => {
+            let (x, y) = (*x, *y);
+            Ok(match op {
+                ArithOp::Add => Atomic::Integer(x.checked_add(y).ok_or_else(overflow)?),
+                ArithOp::Sub => Atomic::Integer(x.checked_sub(y).ok_or_else(overflow)?),
+                ArithOp::Mul => Atomic::Integer(x.checked_mul(y).ok_or_else(overflow)?),
+                ArithOp::Div => {
+                    if y == 0 {
+                        return Err(dyn_err("FOAR0001", "division by zero"));
+                    }
+                    Atomic::Decimal(x as f64 / y as f64)
+                }
+                ArithOp::IDiv => {
+                    if y == 0 {
+                        return Err(dyn_err("FOAR0001", "division by zero"));
+                    }
+                    Atomic::Integer(x.checked_div(y).ok_or_else(overflow)?)
+                }
+                ArithOp::Mod => {
+                    if y == 0 {
+                        return Err(dyn_err("FOAR0001", "division by zero"));
+                    }
+                    Atomic::Integer(x.checked_rem(y).ok_or_else(overflow)?)
+                }
+            })
+        }
+        (x, y) if x.is_numeric() && y.is_numeric() => {
+            let dbl = matches!(x, Atomic::Double(_)) || matches!(y, Atomic::Double(_));
+            let (p, q) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            let v = match op {
+                ArithOp::Add => p + q,
+                ArithOp::Sub => p - q,
+                ArithOp::Mul => p * q,
+                ArithOp::Div => {
+                    if !dbl && q == 0.0 {
+                        return Err(dyn_err("FOAR0001", "division by zero"));
+                    }
+                    p / q
+                }
+                ArithOp::IDiv => {
+                    if q == 0.0 || p.is_nan() || q.is_nan() || p.is_infinite() {
+                        return Err(dyn_err("FOAR0001", "invalid idiv"));
+                    }
+                    return Ok(Atomic::Integer((p / q).trunc() as i64));
+                }
+                ArithOp::Mod => p % q,
+            };
+            Ok(if dbl {
+                Atomic::Double(v)
+            } else {
+                Atomic::Decimal(v)
+            })
+        }
+        _ => Err(dyn_err(
+            "XPTY0004",
+            format!("arithmetic on {} and {}", a.type_name(), b.type_name()),
+        )),
+    }
+}
+
+fn atomic_is(a: &Atomic, t: AtomicType) -> bool {
+    matches!(
+        (a, t),
+        (_, AtomicType::AnyAtomic)
+            | (Atomic::String(_), AtomicType::String)
+            | (Atomic::Untyped(_), AtomicType::UntypedAtomic)
+            | (
+                Atomic::Integer(_),
+                AtomicType::Integer | AtomicType::Decimal
+            )
+            | (Atomic::Decimal(_), AtomicType::Decimal)
+            | (Atomic::Double(_), AtomicType::Double)
+            | (Atomic::Boolean(_), AtomicType::Boolean)
+            | (Atomic::Date(_), AtomicType::Date)
+    )
+}
+
+fn cast(a: &Atomic, t: AtomicType) -> R<Atomic> {
+    let fail = || {
+        dyn_err(
+            "FORG0001",
+            format!(
+                "cannot cast {:?} ({}) to {t:?}",
+                a.to_xpath_string(),
+                a.type_name()
+            ),
+        )
+    };
+    let s = a.to_xpath_string();
+    Ok(match t {
+        AtomicType::String => Atomic::String(s),
+        AtomicType::UntypedAtomic => Atomic::Untyped(s),
+        AtomicType::AnyAtomic => a.clone(),
+        AtomicType::Integer => match a {
+            Atomic::Integer(i) => Atomic::Integer(*i),
+            Atomic::Decimal(d) | Atomic::Double(d) if d.is_finite() => {
+                Atomic::Integer(d.trunc() as i64)
+            }
+            Atomic::Boolean(b) => Atomic::Integer(i64::from(*b)),
+            Atomic::String(x) | Atomic::Untyped(x) => {
+                Atomic::Integer(parse_integer(x).ok_or_else(fail)?)
+            }
+            _ => return Err(fail()),
+        },
+        AtomicType::Decimal => match a {
+            Atomic::Integer(i) => Atomic::Decimal(*i as f64),
+            Atomic::Decimal(d) | Atomic::Double(d) if d.is_finite() => Atomic::Decimal(*d),
+            Atomic::Boolean(b) => Atomic::Decimal(f64::from(u8::from(*b))),
+            Atomic::String(x) | Atomic::Untyped(x) => {
+                Atomic::Decimal(parse_decimal(x).ok_or_else(fail)?)
+            }
+            _ => return Err(fail()),
+        },
+        AtomicType::Double => match a {
+            Atomic::Boolean(b) => Atomic::Double(f64::from(u8::from(*b))),
+            Atomic::String(x) | Atomic::Untyped(x) => {
+                Atomic::Double(parse_double(x).ok_or_else(fail)?)
+            }
+            o if o.is_numeric() => Atomic::Double(o.as_f64().unwrap_or(f64::NAN)),
+            _ => return Err(fail()),
+        },
+        AtomicType::Boolean => match a {
+            Atomic::Boolean(b) => Atomic::Boolean(*b),
+            o if o.is_numeric() => {
+                let d = o.as_f64().unwrap_or(f64::NAN);
+                Atomic::Boolean(d != 0.0 && !d.is_nan())
+            }
+            Atomic::String(x) | Atomic::Untyped(x) => match x.trim() {
+                "true" | "1" => Atomic::Boolean(true),
+                "false" | "0" => Atomic::Boolean(false),
+                _ => return Err(fail()),
+            },
+            _ => return Err(fail()),
+        },
+        AtomicType::Date => match a {
+            Atomic::Date(d) => Atomic::Date(d.clone()),
+            Atomic::String(x) | Atomic::Untyped(x) => Atomic::Date(parse_date(x).ok_or_else(fail)?),
+            _ => return Err(fail()),
+        },
+        AtomicType::DateTime => return Err(dyn_err("XPST0051", "xs:dateTime is not supported")),
+    })
+}
+
+fn substring(s: &str, start: f64, len: Option<f64>) -> String {
+    let round = |d: f64| (d + 0.5).floor();
+    let first = round(start);
+    let end = match len {
+        Some(l) => first + round(l),
+        None => f64::INFINITY,
+    };
+    s.chars()
+        .enumerate()
+        .filter(|(i, _)| {
+            let p = (*i + 1) as f64;
+            p >= first && p < end
+        })
+        .map(|(_, c)| c)
+        .collect()
+}
+
+fn name_matches(
+    doc: &Document,
+    nm: &crate::xml::Name,
+    ns: &Option<Arc<str>>,
+    local: &Option<Arc<str>>,
+) -> bool {
+    let _ = doc;
+    local.as_ref().map_or(true, |l| **l == *nm.local) && ns.as_ref().map_or(true, |n| **n == *nm.ns)
+}
+
+fn node_matches(doc: &Document, n: NodeRef, test: &NodeTest, axis: Axis) -> bool {
+    match n {
+        NodeRef::Attr(a) => match test {
+            NodeTest::AnyNode => true,
+            NodeTest::Attribute(None) => true,
+            NodeTest::Attribute(Some((ns, l))) => {
+                let nm = doc.attr_name(a);
+                **ns == *nm.ns && **l == *nm.local
+            }
+            NodeTest::Name { ns, local } => {
+                axis == Axis::Attribute && name_matches(doc, doc.attr_name(a), ns, local)
+            }
+            _ => false,
+        },
+        NodeRef::Node(id) => {
+            let kind = doc.kind(id);
+            match test {
+                NodeTest::AnyNode => true,
+                NodeTest::Text => kind == NodeKind::Text,
+                NodeTest::Comment => kind == NodeKind::Comment,
+                NodeTest::DocumentNode => kind == NodeKind::Document,
+                NodeTest::Pi(None) => kind == NodeKind::ProcessingInstruction,
+                NodeTest::Pi(Some(t)) => {
+                    kind == NodeKind::ProcessingInstruction && doc.local_name(id) == &**t
+                }
+                NodeTest::Element(None) => kind == NodeKind::Element,
+                NodeTest::Element(Some((ns, l))) => {
+                    kind == NodeKind::Element
+                        && doc.namespace(id) == &**ns
+                        && doc.local_name(id) == &**l
+                }
+                NodeTest::Attribute(_) => false,
+                NodeTest::Name { ns, local } => {
+                    kind == NodeKind::Element
+                        && axis != Axis::Attribute
+                        && doc
+                            .name_id(id)
+                            .is_some_and(|i| name_matches(doc, doc.name(i), ns, local))
+                }
+            }
+        }
+    }
+}
+
+/// Nodes on `axis` from `ctx` that pass `test`, in axis order (reverse axes: nearest first).
+fn axis_nodes(doc: &Document, ctx: NodeRef, axis: Axis, test: &NodeTest, out: &mut Vec<NodeRef>) {
+    let mut push = |n: NodeRef| {
+        if node_matches(doc, n, test, axis) {
+            out.push(n);
+        }
+    };
+    let node = match ctx {
+        NodeRef::Node(n) => n,
+        NodeRef::Attr(a) => {
+            let owner = doc.attr_owner(a);
+            match axis {
+                Axis::SelfAxis => push(ctx),
+                Axis::Parent => push(NodeRef::Node(owner)),
+                Axis::Ancestor | Axis::AncestorOrSelf => {
+                    if axis == Axis::AncestorOrSelf {
+                        push(ctx);
+                    }
+                    let mut p = Some(owner);
+                    while let Some(x) = p {
+                        push(NodeRef::Node(x));
+                        p = doc.parent(x);
+                    }
+                }
+                Axis::DescendantOrSelf => push(ctx),
+                Axis::Following => {
+                    for i in owner.0 as usize + 1..doc.node_count() {
+                        if let Some(n) = doc.node(i) {
+                            push(NodeRef::Node(n));
+                        }
+                    }
+                }
+                Axis::Preceding => {
+                    let anc: Vec<NodeId> =
+                        std::iter::successors(Some(owner), |&x| doc.parent(x)).collect();
+                    for i in (1..owner.0 as usize).rev() {
+                        if let Some(n) = doc.node(i) {
+                            if !anc.contains(&n) {
+                                push(NodeRef::Node(n));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+    };
+    match axis {
+        Axis::Child => {
+            for c in doc.children(node) {
+                push(NodeRef::Node(c));
+            }
+        }
+        Axis::Descendant | Axis::DescendantOrSelf => {
+            if axis == Axis::DescendantOrSelf {
+                push(ctx);
+            }
+            // Fast path for element name tests: compare interned ids.
+            if let NodeTest::Name {
+                ns: Some(ns),
+                local: Some(l),
+            } = test
+            {
+                let ids = doc.lookup_name(ns, l);
+                if ids.is_empty() {
+                    return;
+                }
+                for i in node.0 + 1..=doc.last_descendant(node).0 {
+                    if let Some(n) = doc.node(i as usize) {
+                        if doc.kind(n) == NodeKind::Element
+                            && doc.name_id(n).is_some_and(|id| ids.contains(&id.0))
+                        {
+                            out.push(NodeRef::Node(n));
+                        }
+                    }
+                }
+                return;
+            }
+            for i in node.0 + 1..=doc.last_descendant(node).0 {
+                if let Some(n) = doc.node(i as usize) {
+                    push(NodeRef::Node(n));
+                }
+            }
+        }
+        Axis::Parent => {
+            if let Some(p) = doc.parent(node) {
+                push(NodeRef::Node(p));
+            }
+        }
+        Axis::Ancestor | Axis::AncestorOrSelf => {
+            let mut p = if axis == Axis::AncestorOrSelf {
+                Some(node)
+            } else {
+                doc.parent(node)
+            };
+            while let Some(x) = p {
+                push(NodeRef::Node(x));
+                p = doc.parent(x);
+            }
+        }
+        Axis::FollowingSibling => {
+            let mut s = doc.next_sibling(node);
+            while let Some(x) = s {
+                push(NodeRef::Node(x));
+                s = doc.next_sibling(x);
+            }
+        }
+        Axis::PrecedingSibling => {
+            let mut s = doc.prev_sibling(node);
+            while let Some(x) = s {
+                push(NodeRef::Node(x));
+                s = doc.prev_sibling(x);
+            }
+        }
+        Axis::Following => {
+            for i in doc.last_descendant(node).0 as usize + 1..doc.node_count() {
+                if let Some(n) = doc.node(i) {
+                    push(NodeRef::Node(n));
+                }
+            }
+        }
+        Axis::Preceding => {
+            let anc: Vec<NodeId> =
+                std::iter::successors(doc.parent(node), |&x| doc.parent(x)).collect();
+            for i in (1..node.0 as usize).rev() {
+                if let Some(n) = doc.node(i) {
+                    if !anc.contains(&n) {
+                        push(NodeRef::Node(n));
+                    }
+                }
+            }
+        }
+        Axis::Attribute => {
+            if doc.kind(node) == NodeKind::Element {
+                for a in doc.attributes(node) {
+                    push(NodeRef::Attr(a));
+                }
+            }
+        }
+        Axis::SelfAxis => push(ctx),
+        Axis::Namespace => {}
+    }
+}

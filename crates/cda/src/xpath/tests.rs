@@ -1,0 +1,199 @@
+//! Unit tests of the XPath engine.
+
+use super::*;
+use crate::xml::parse;
+
+const DOC: &str = r#"<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <realmCode code="IT"/>
+  <templateId root="2.16.840.1.113883.2.9.10.1.1" extension="1.2"/>
+  <code code="11502-2" codeSystem="2.16.840.1.113883.6.1"/>
+  <versionNumber value="2"/>
+  <recordTarget><patientRole><id root="2.16.840.1.113883.2.9.4.3.2" extension="RSSMRA70A01H501S"/>
+    <patient><name><given>Mario</given><family>Rossi</family></name></patient></patientRole></recordTarget>
+  <component><structuredBody>
+    <component><section><code code="18719-5"/><entry><act/></entry><entry><act/></entry></section></component>
+    <component><section><code code="18723-7"/></section></component>
+  </structuredBody></component>
+</ClinicalDocument>"#;
+
+fn ns() -> Namespaces {
+    let mut m = Namespaces::new();
+    m.insert("hl7".into(), "urn:hl7-org:v3".into());
+    m.insert(
+        "xsi".into(),
+        "http://www.w3.org/2001/XMLSchema-instance".into(),
+    );
+    m
+}
+
+fn eval_str(expr: &str) -> String {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let x = XPath::compile(expr, &ns()).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    let mut env = Env::new(&doc);
+    let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    x.evaluate_string(&mut env, &ctx)
+        .unwrap_or_else(|e| panic!("{expr}: {e}"))
+}
+
+fn eval_err(expr: &str) -> XPathError {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let x = XPath::compile(expr, &ns()).unwrap();
+    let mut env = Env::new(&doc);
+    let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    x.evaluate(&mut env, &ctx).unwrap_err()
+}
+
+#[test]
+fn paths_and_counts() {
+    assert_eq!(eval_str("count(hl7:realmCode)"), "1");
+    assert_eq!(eval_str("count(hl7:realmCode[@code='IT'])= 1"), "true");
+    assert_eq!(eval_str("count(//hl7:section)"), "2");
+    assert_eq!(eval_str("count(//hl7:entry/hl7:act)"), "2");
+    assert_eq!(
+        eval_str("count(hl7:component/hl7:structuredBody/hl7:component[2]/hl7:section)"),
+        "1"
+    );
+    assert_eq!(
+        eval_str("hl7:component/hl7:structuredBody/hl7:component[1]/hl7:section/hl7:code/@code"),
+        "18719-5"
+    );
+    assert_eq!(
+        eval_str("//hl7:section[hl7:code/@code='18723-7']/hl7:code/@code"),
+        "18723-7"
+    );
+    assert_eq!(eval_str("local-name((//hl7:act)[1]/..)"), "entry");
+    assert_eq!(eval_str("count(//hl7:act/ancestor::hl7:section)"), "1");
+    assert_eq!(eval_str("count(//hl7:act[1])"), "2");
+    assert_eq!(eval_str("count((//hl7:act)[1])"), "1");
+    assert_eq!(eval_str("count(//*[contains(local-name(), 'Role')])"), "1");
+    assert_eq!(eval_str("count(//hl7:name[parent::hl7:patient])"), "1");
+    assert_eq!(eval_str("name(/*)"), "ClinicalDocument");
+    assert_eq!(
+        eval_str("count(hl7:realmCode | hl7:code | hl7:realmCode)"),
+        "2"
+    );
+    assert_eq!(eval_str("count(//hl7:entry[1]/following-sibling::*)"), "1");
+    assert_eq!(
+        eval_str("count(//hl7:entry[2]/preceding-sibling::hl7:*)"),
+        "2"
+    );
+    assert_eq!(eval_str("//hl7:patient/hl7:name"), "MarioRossi");
+    assert_eq!(
+        eval_str("string-join(//hl7:name/*/local-name(), ',')"),
+        "given,family"
+    );
+}
+
+#[test]
+fn comparisons_follow_xpath2() {
+    assert_eq!(eval_str("hl7:versionNumber/@value = 2"), "true");
+    assert_eq!(eval_str("hl7:versionNumber/@value = '2'"), "true");
+    assert_eq!(eval_str("hl7:versionNumber/@value != '1'"), "true");
+    assert_eq!(eval_str("hl7:versionNumber/@value > 1.5"), "true");
+    assert_eq!(eval_str("//hl7:code/@code = '18723-7'"), "true");
+    assert_eq!(eval_str("//hl7:code/@code != '18723-7'"), "true");
+    assert_eq!(eval_str("hl7:nothing = hl7:nothing"), "false");
+    assert_eq!(eval_str("string(number('abc')) = 'NaN'"), "true");
+    assert_eq!(eval_str("string(number(hl7:versionNumber/@value))"), "2");
+    assert_eq!(eval_str("1 eq 1.0"), "true");
+    assert_eq!(eval_str("'a' lt 'b'"), "true");
+    // untypedAtomic compared with a number is cast: a bad lexical form is a dynamic error
+    assert!(
+        matches!(eval_err("hl7:realmCode/@code = 1"), XPathError::Dynamic { code, .. } if code == "FORG0001")
+    );
+    assert!(matches!(eval_err("'a' = 1"), XPathError::Dynamic { code, .. } if code == "XPTY0004"));
+    assert!(
+        matches!(eval_err("substring-after(//hl7:code/@code, '1')"), XPathError::Dynamic { code, .. } if code == "XPTY0004")
+    );
+}
+
+#[test]
+fn functions_and_control_flow() {
+    assert_eq!(eval_str("matches(//hl7:id/@extension, '[A-Z0-9]{16}') and string-length(//hl7:id/@extension)=16"), "true");
+    assert_eq!(
+        eval_str("matches('2.16.840.1.113883.2.9.4.3.2', '^\\d{1}\\.16\\.')"),
+        "true"
+    );
+    assert_eq!(
+        eval_str("substring-after('2.16.840.1.113883.2.9.2.90', '2.16.840.1.113883.2.9.2.')"),
+        "90"
+    );
+    assert_eq!(eval_str("substring-before('a/b/c', '/')"), "a");
+    assert_eq!(eval_str("substring('12345', 2, 3)"), "234");
+    assert_eq!(eval_str("normalize-space('  a  b ')"), "a b");
+    assert_eq!(eval_str("concat('a', 1, true())"), "a1true");
+    assert_eq!(
+        eval_str("if (count(//hl7:act) = 2) then 'two' else 'other'"),
+        "two"
+    );
+    assert_eq!(
+        eval_str("every $a in //hl7:act satisfies local-name($a/..) = 'entry'"),
+        "true"
+    );
+    assert_eq!(
+        eval_str("some $c in //hl7:code/@code satisfies $c = '11502-2'"),
+        "true"
+    );
+    assert_eq!(eval_str("for $i in 1 to 3 return $i * 2"), "2 4 6");
+    assert_eq!(
+        eval_str("xs:date('2024-02-29') < xs:date('2024-03-01')"),
+        "true"
+    );
+    assert_eq!(eval_str("'2024-02-30' castable as xs:date"), "false");
+    assert_eq!(eval_str("xs:integer('42') + 1"), "43");
+    assert_eq!(eval_str("7 div 2"), "3.5");
+    assert_eq!(eval_str("7 idiv 2"), "3");
+    assert_eq!(eval_str("-(3 mod 2)"), "-1");
+    assert_eq!(eval_str("number('1e7')"), "1.0E7");
+    assert_eq!(eval_str("translate('abc', 'ab', 'A')"), "Ac");
+}
+
+#[test]
+fn syntax_errors_are_reported() {
+    for bad in [
+        "count(",
+        "a[",
+        "1 +",
+        "foo:bar(1)",
+        "unknown-fn(1)",
+        "'open",
+        "hl7:a/",
+        "@",
+        "'a' || 'b'",
+    ] {
+        assert!(
+            XPath::compile(bad, &ns()).is_err(),
+            "{bad} should not parse"
+        );
+    }
+}
+
+#[test]
+fn compiled_expressions_are_send_and_sync() {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<XPath>();
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn arbitrary_expressions_never_panic(src in "[a-z:@/\\[\\]()$.,'\"=<>!*|+ 0-9-]{0,60}") {
+            if let Ok(x) = XPath::compile(&src, &ns()) {
+                let doc = parse(DOC.as_bytes()).unwrap();
+                let mut env = Env::new(&doc);
+                let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+                let _ = x.evaluate(&mut env, &ctx);
+            }
+        }
+
+        #[test]
+        fn deep_nesting_is_refused_not_overflowed(depth in 150usize..600) {
+            let src = "(".repeat(depth) + "1" + &")".repeat(depth);
+            let _ = XPath::compile(&src, &ns());
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `fse --config FILE gateway …` against the in-process sandbox over mutual TLS: one JSON
+//! outcome per call with X-CART-id and the gateway's identifiers; exit 0 accepted, 1 refused,
+//! 2 no answer.
+
+mod common;
+
+use fse_cart::client::config::ClientConfig;
+use fse_cart::sandbox::{self, Sandbox, ServeOptions};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pdf(doc: &str) -> PathBuf {
+    common::conformance_dir().join(format!(
+        "accreditamento/test-container/tests/files/pdf/{doc}.pdf"
+    ))
+}
+
+fn fse(config: &Path, args: &[&str]) -> (i32, Value) {
+    let out = Command::new(common::fse_bin())
+        .arg("--config")
+        .arg(config)
+        .arg("gateway")
+        .args(args)
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    assert!(
+        code == 2 || !value.is_null(),
+        "stdout {stdout} stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code, value)
+}
+
+#[test]
+fn validate_create_status_and_refusals_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sb");
+    sandbox::init(&dir, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let sb = Sandbox::start(ServeOptions::new(&dir)).unwrap();
+    let mut config = ClientConfig::load(&dir.join("fse.toml")).unwrap();
+    config.gateway.base_url = sb.base_url().to_owned();
+    config.gateway.audience = Some(sb.audience());
+    let config_path = dir.join("live.toml");
+    std::fs::write(&config_path, config.to_toml().unwrap()).unwrap();
+    let lab = pdf("LAB");
+    let lab = lab.to_str().unwrap();
+
+    // The LOINC code for the JWT comes from the CDA inside the PDF (the sandbox checks it).
+    let (code, v) = fse(&config_path, &["validate", lab, "--activity", "validation"]);
+    assert_eq!((code, v["status"].as_u64()), (0, Some(201)), "{v}");
+    for field in ["x_cart_id", "trace_id", "span_id", "workflow_instance_id"] {
+        assert!(v[field].is_string(), "{field}: {v}");
+    }
+    let wii = v["workflow_instance_id"].as_str().unwrap().to_owned();
+
+    let metadata = dir.join("create.json");
+    let body = json!({
+        "tipologiaStruttura": "Ospedale", "attiCliniciRegoleAccesso": ["P99"], "tipoDocumentoLivAlto": "REF",
+        "assettoOrganizzativo": "AD_PSC001", "tipoAttivitaClinica": "CON", "identificativoSottomissione": "2.16.840.1.113883.2.9.2.90.4.3^1",
+        "identificativoDoc": "2.16.840.1.113883.2.9.2.90.4.4^CLI1", "identificativoRep": "2.16.840.1.113883.2.9.2.90.4.5.1",
+        "mode": "ATTACHMENT", "healthDataFormat": "CDA"
+    });
+    std::fs::write(&metadata, body.to_string()).unwrap();
+    let (code, v) = fse(
+        &config_path,
+        &["create", lab, "--metadata", metadata.to_str().unwrap()],
+    );
+    assert_eq!((code, v["status"].as_u64()), (0, Some(202)), "{v}");
+    assert_eq!(v["workflow_instance_id"].as_str(), Some(wii.as_str()));
+
+    let (code, v) = fse(&config_path, &["status", &wii]);
+    assert_eq!(code, 0, "{v}");
+    let events: Vec<&str> = v["response"]["transactionData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(events[..2], ["VALIDATION", "PUBLICATION"]);
+
+    // Refused: LDO was never validated → exit 1 with the problem and its identifiers.
+    let ldo = pdf("LDO");
+    let (code, v) = fse(
+        &config_path,
+        &[
+            "create",
+            ldo.to_str().unwrap(),
+            "--metadata",
+            metadata.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["problem"]["type"], "/msg/cda-match");
+    assert!(v["x_cart_id"].is_string());
+
+    // A bad request body file is a usage error, caught before any call.
+    std::fs::write(&metadata, r#"{"tipologiaStruttura":"Clinica"}"#).unwrap();
+    let (code, _) = fse(
+        &config_path,
+        &["create", lab, "--metadata", metadata.to_str().unwrap()],
+    );
+    assert_eq!(code, 2);
+
+    // No answer once the sandbox is gone.
+    sb.stop();
+    let (code, _) = fse(&config_path, &["status", &wii]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn gateway_without_config_is_a_usage_error() {
+    let out = Command::new(common::fse_bin())
+        .args(["gateway", "delete", "x"])
+        .env_remove("FSE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
+}

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 pub enum CdaCommand {
     /// Build CDA R2 documents from JSON report models (see `fixtures/build/` for examples).
     Build(super::cda_build::BuildArgs),
-    /// Validate CDA documents like the national gateway (schematron today; XSD and
-    /// terminology coming): verdict 201/400/422 per file.
+    /// Validate CDA documents like the national gateway (XSD, schematron, terminology):
+    /// verdict 201/400/422 per file.
     Validate(super::cda_validate::ValidateArgs),
 }
 

@@ -10,8 +10,8 @@
 //! Library code never prints and never panics on input.
 
 pub mod build;
-pub mod xml;
-pub mod xpath;
 pub mod schematron;
 pub mod terminology;
 pub mod validate;
+pub mod xml;
+pub mod xpath;

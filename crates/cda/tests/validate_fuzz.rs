@@ -1,4 +1,5 @@
-//! Robustness: official sample CDAs with random byte damage go through the whole verdict
+//! Robustness: an official sample CDA with random ASCII damage (letters, digits, markup
+//! characters: most damaged documents stay well-formed and reach the later stages) goes through the whole verdict
 //! (XML reader, XSD, schematron, terminology) without a panic, and the verdict is always one
 //! of the gateway's.
 
@@ -39,7 +40,7 @@ fn sample() -> &'static [u8] {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
-    fn damaged_documents_get_a_verdict(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+    fn damaged_documents_get_a_verdict(edits in proptest::collection::vec((any::<prop::sample::Index>(), prop_oneof![b'a'..=b'z', b'0'..=b'9', Just(b'<'), Just(b'>'), Just(b'&'), Just(b'"'), Just(b' '), Just(b'/')]), 1..6)) {
         let mut bytes = sample().to_vec();
         for (i, b) in edits {
             let at = i.index(bytes.len());
@@ -50,9 +51,14 @@ proptest! {
     }
 
     #[test]
-    fn truncated_documents_are_syntax_errors(cut in 1usize..20_000) {
+    fn truncated_documents_are_syntax_errors(cut in 0usize..1_000_000) {
         let bytes = sample();
-        let cut = cut.min(bytes.len() - 1);
+        // cut before the root's end tag (cutting trailing whitespace leaves a whole document)
+        let end = bytes
+            .windows(19)
+            .rposition(|w| w == b"</ClinicalDocument>")
+            .expect("end tag");
+        let cut = cut % end;
         let v = rules().validate(&bytes[..cut]).expect("rule set");
         prop_assert_eq!(v.http, 400);
     }

@@ -1,7 +1,8 @@
 //! The XSD stage: a document checked against the schema set chosen by its `typeId/@extension`
 //! (`xsd/<extension>/CDA.xsd` of the rule folder), with the pure-Rust validator of the
 //! `xsd-schema` crate. That crate's compiled sets are not `Sync`, so each thread compiles a set
-//! the first time it needs it (about 0.2 s) and keeps it for the rest of the run.
+//! (and prepares its validator, i.e. the content models) the first time it needs it (about
+//! 0.2 s) and keeps both for the life of the thread.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,8 +14,23 @@ use xsd_schema::validation::{
 };
 use xsd_schema::{SchemaSet, SchemaSetBuilder};
 
+type Validator<'a> = SchemaValidator<'a>;
+
+self_cell::self_cell!(
+    /// A compiled set and the validator prepared over it (content models built once).
+    struct Prepared {
+        owner: SchemaSet,
+        #[not_covariant]
+        dependent: Validator,
+    }
+);
+
 thread_local! {
-    static SETS: RefCell<HashMap<PathBuf, Rc<SchemaSet>>> = RefCell::new(HashMap::new());
+    static SETS: RefCell<HashMap<PathBuf, Rc<Prepared>>> = RefCell::new(HashMap::new());
+}
+
+fn prepare(set: SchemaSet) -> Prepared {
+    Prepared::new(set, |s| SchemaValidator::new(s, ValidationFlags::default()))
 }
 
 /// An XSD set, named by its main file (`Send + Sync`; compiled per thread).
@@ -44,17 +60,20 @@ impl XsdSet {
     /// thread, checking that it loads; every included or imported file must be readable.
     pub fn load(cda_xsd: &Path) -> Result<XsdSet, String> {
         let set = compile(cda_xsd)?;
-        SETS.with(|s| s.borrow_mut().insert(cda_xsd.to_path_buf(), Rc::new(set)));
+        SETS.with(|s| {
+            s.borrow_mut()
+                .insert(cda_xsd.to_path_buf(), Rc::new(prepare(set)))
+        });
         Ok(XsdSet {
             main: cda_xsd.to_path_buf(),
         })
     }
 
-    fn set(&self) -> Result<Rc<SchemaSet>, String> {
+    fn set(&self) -> Result<Rc<Prepared>, String> {
         if let Some(s) = SETS.with(|s| s.borrow().get(&self.main).cloned()) {
             return Ok(s);
         }
-        let set = Rc::new(compile(&self.main)?);
+        let set = Rc::new(prepare(compile(&self.main)?));
         SETS.with(|s| s.borrow_mut().insert(self.main.clone(), set.clone()));
         Ok(set)
     }
@@ -66,43 +85,51 @@ impl XsdSet {
         bytes: &[u8],
         position: &dyn Fn(usize) -> (u32, u32),
     ) -> Result<Vec<String>, String> {
-        let set = self.set()?;
-        let validator = SchemaValidator::new(&set, ValidationFlags::default());
-        let open: Rc<RefCell<Vec<usize>>> = Rc::default();
-        let found: Rc<RefCell<Vec<Located>>> = Rc::default();
-        let sink = Sink {
-            open: open.clone(),
-            found: found.clone(),
-        };
-        let mut tracker = Tracker { open };
-        let mut runtime = validator.start_run(sink);
-        let outcome = drive_quick_xml_with(bytes, &mut runtime, &set, &mut tracker);
-        let end = match outcome {
-            Ok(_) => runtime
-                .end_validation()
-                .err()
-                .map(|e| format!("FATAL: {e}")),
-            Err(DriveWithError::Hook(never)) => match never {},
-            Err(DriveWithError::Io(e)) => Some(format!("FATAL: {e}")),
-            Err(DriveWithError::NotWellFormed(e)) => Some(format!("FATAL: {e}")),
-            Err(DriveWithError::LimitExceeded(e)) => Some(format!("FATAL: {e}")),
-            Err(_) => Some("FATAL: the XSD validator stopped".to_owned()),
-        };
-        drop(runtime);
-        let mut out: Vec<String> = found
-            .borrow()
-            .iter()
-            .map(|(at, msg)| match at {
-                Some(p) => {
-                    let (l, c) = position(*p);
-                    format!("{l},{c} {msg}")
-                }
-                None => msg.clone(),
-            })
-            .collect();
-        out.extend(end);
-        Ok(out)
+        let prepared = self.set()?;
+        prepared.with_dependent(|set, validator| Ok(run(set, validator, bytes, position)))
     }
+}
+
+fn run(
+    set: &SchemaSet,
+    validator: &SchemaValidator<'_>,
+    bytes: &[u8],
+    position: &dyn Fn(usize) -> (u32, u32),
+) -> Vec<String> {
+    let open: Rc<RefCell<Vec<usize>>> = Rc::default();
+    let found: Rc<RefCell<Vec<Located>>> = Rc::default();
+    let sink = Sink {
+        open: open.clone(),
+        found: found.clone(),
+    };
+    let mut tracker = Tracker { open };
+    let mut runtime = validator.start_run(sink);
+    let outcome = drive_quick_xml_with(bytes, &mut runtime, set, &mut tracker);
+    let end = match outcome {
+        Ok(_) => runtime
+            .end_validation()
+            .err()
+            .map(|e| format!("FATAL: {e}")),
+        Err(DriveWithError::Hook(never)) => match never {},
+        Err(DriveWithError::Io(e)) => Some(format!("FATAL: {e}")),
+        Err(DriveWithError::NotWellFormed(e)) => Some(format!("FATAL: {e}")),
+        Err(DriveWithError::LimitExceeded(e)) => Some(format!("FATAL: {e}")),
+        Err(_) => Some("FATAL: the XSD validator stopped".to_owned()),
+    };
+    drop(runtime);
+    let mut out: Vec<String> = found
+        .borrow()
+        .iter()
+        .map(|(at, msg)| match at {
+            Some(p) => {
+                let (l, c) = position(*p);
+                format!("{l},{c} {msg}")
+            }
+            None => msg.clone(),
+        })
+        .collect();
+    out.extend(end);
+    out
 }
 
 /// Keeps the byte offsets of the open elements, so that each error can be placed.

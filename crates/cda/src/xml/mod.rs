@@ -138,7 +138,8 @@ pub struct Document {
     pub(crate) nodes: Vec<NodeData>,
     pub(crate) attrs: Vec<AttrData>,
     pub(crate) names: Vec<Name>,
-    pub(crate) name_index: HashMap<(Box<str>, Box<str>), Vec<u32>>,
+    /// local name → (namespace, interned id) of every interned name with that local part.
+    pub(crate) name_index: HashMap<Box<str>, Vec<(Box<str>, u32)>>,
     pub(crate) text: String,
     pub(crate) line_starts: Vec<u32>,
 }
@@ -239,11 +240,21 @@ impl Document {
         self.name_id(n).map_or("", |id| &self.name(id).ns)
     }
 
-    /// All interned ids whose expanded name is (`ns`, `local`) (one per prefix used).
-    pub fn lookup_name(&self, ns: &str, local: &str) -> &[u32] {
+    /// Every interned id whose expanded name is (`ns`, `local`) (one per prefix
+    /// used in the document); no allocation.
+    pub fn name_ids_of<'a>(&'a self, ns: &'a str, local: &str) -> impl Iterator<Item = u32> + 'a {
         self.name_index
-            .get(&(Box::<str>::from(ns), Box::<str>::from(local)))
-            .map_or(&[], |v| v.as_slice())
+            .get(local)
+            .into_iter()
+            .flatten()
+            .filter(move |(n, _)| **n == *ns)
+            .map(|&(_, id)| id)
+    }
+
+    /// True when the element/PI `n` has the expanded name whose interned ids are `ids`.
+    pub fn has_name_in(&self, n: NodeId, ids: &[u32]) -> bool {
+        let id = self.data(n).name;
+        id != NONE && ids.contains(&id)
     }
 
     /// Text of a text, comment or PI node (empty for other nodes).

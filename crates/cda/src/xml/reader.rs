@@ -108,9 +108,9 @@ impl<'i> Builder<'i> {
         });
         self.doc
             .name_index
-            .entry((key.0.clone(), key.1.clone()))
+            .entry(key.1.clone())
             .or_default()
-            .push(id);
+            .push((key.0.clone(), id));
         self.names.insert(self.key_buf.clone(), id);
         id
     }

@@ -1213,7 +1213,7 @@ fn name_matches(
     local: &Option<Arc<str>>,
 ) -> bool {
     let _ = doc;
-    local.as_ref().map_or(true, |l| **l == *nm.local) && ns.as_ref().map_or(true, |n| **n == *nm.ns)
+    local.as_ref().is_none_or(|l| **l == *nm.local) && ns.as_ref().is_none_or(|n| **n == *nm.ns)
 }
 
 fn node_matches(doc: &Document, n: NodeRef, test: &NodeTest, axis: Axis) -> bool {
@@ -1310,6 +1310,32 @@ fn axis_nodes(doc: &Document, ctx: NodeRef, axis: Axis, test: &NodeTest, out: &m
     };
     match axis {
         Axis::Child => {
+            if let NodeTest::Name {
+                ns: Some(ns),
+                local: Some(l),
+            } = test
+            {
+                // Fast path: compare interned ids (one per prefix in use, rarely more than 4).
+                let mut ids = [u32::MAX; 4];
+                let mut k = 0;
+                let mut fits = true;
+                for id in doc.name_ids_of(ns, l) {
+                    if k == ids.len() {
+                        fits = false;
+                        break;
+                    }
+                    ids[k] = id;
+                    k += 1;
+                }
+                if fits {
+                    for c in doc.children(node) {
+                        if doc.kind(c) == NodeKind::Element && doc.has_name_in(c, &ids[..k]) {
+                            out.push(NodeRef::Node(c));
+                        }
+                    }
+                    return;
+                }
+            }
             for c in doc.children(node) {
                 push(NodeRef::Node(c));
             }
@@ -1324,15 +1350,13 @@ fn axis_nodes(doc: &Document, ctx: NodeRef, axis: Axis, test: &NodeTest, out: &m
                 local: Some(l),
             } = test
             {
-                let ids = doc.lookup_name(ns, l);
+                let ids: Vec<u32> = doc.name_ids_of(ns, l).collect();
                 if ids.is_empty() {
                     return;
                 }
                 for i in node.0 + 1..=doc.last_descendant(node).0 {
                     if let Some(n) = doc.node(i as usize) {
-                        if doc.kind(n) == NodeKind::Element
-                            && doc.name_id(n).is_some_and(|id| ids.contains(&id.0))
-                        {
+                        if doc.kind(n) == NodeKind::Element && doc.has_name_in(n, &ids) {
                             out.push(NodeRef::Node(n));
                         }
                     }

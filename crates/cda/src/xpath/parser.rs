@@ -247,6 +247,12 @@ pub fn parse(src: &str, namespaces: &HashMap<String, String>) -> Result<Ast, XPa
     if p.peek() != &Tok::Eof {
         return Err(p.error("unexpected token after the end of the expression"));
     }
+    if ast_depth(&e) > MAX_AST_DEPTH {
+        return Err(XPathError::Syntax {
+            position: 0,
+            message: format!("expression nested deeper than {MAX_AST_DEPTH} levels"),
+        });
+    }
     Ok(e)
 }
 
@@ -257,7 +263,10 @@ struct Parser<'a> {
     depth: usize,
 }
 
-const MAX_DEPTH: usize = 200;
+/// Deepest nesting of parenthesised/predicate/argument expressions accepted by the parser.
+const MAX_DEPTH: usize = 48;
+/// Deepest expression tree accepted (evaluation recurses along it).
+pub const MAX_AST_DEPTH: usize = 96;
 
 impl Parser<'_> {
     fn peek(&self) -> &Tok {
@@ -404,23 +413,21 @@ impl Parser<'_> {
     }
 
     fn or_expr(&mut self) -> Result<Ast, XPathError> {
-        let mut l = self.and_expr()?;
+        let mut items = vec![self.and_expr()?];
         while self.is_kw("or") {
             self.next();
-            let r = self.and_expr()?;
-            l = Ast::Or(Box::new(l), Box::new(r));
+            items.push(self.and_expr()?);
         }
-        Ok(l)
+        Ok(balanced(items, &|l, r| Ast::Or(Box::new(l), Box::new(r))))
     }
 
     fn and_expr(&mut self) -> Result<Ast, XPathError> {
-        let mut l = self.comparison()?;
+        let mut items = vec![self.comparison()?];
         while self.is_kw("and") {
             self.next();
-            let r = self.comparison()?;
-            l = Ast::And(Box::new(l), Box::new(r));
+            items.push(self.comparison()?);
         }
-        Ok(l)
+        Ok(balanced(items, &|l, r| Ast::And(Box::new(l), Box::new(r))))
     }
 
     fn comparison(&mut self) -> Result<Ast, XPathError> {
@@ -511,13 +518,14 @@ impl Parser<'_> {
     }
 
     fn union(&mut self) -> Result<Ast, XPathError> {
-        let mut l = self.intersect()?;
+        let mut items = vec![self.intersect()?];
         while self.is_sym("|") || self.is_kw("union") {
             self.next();
-            let r = self.intersect()?;
-            l = Ast::Set(SetOp::Union, Box::new(l), Box::new(r));
+            items.push(self.intersect()?);
         }
-        Ok(l)
+        Ok(balanced(items, &|l, r| {
+            Ast::Set(SetOp::Union, Box::new(l), Box::new(r))
+        }))
     }
 
     fn intersect(&mut self) -> Result<Ast, XPathError> {
@@ -1007,6 +1015,55 @@ impl Parser<'_> {
             }
         }
         Ok(Ast::Call(f, args, re))
+    }
+}
+
+/// Builds a balanced tree of an associative operator (`or`, `and`, union): evaluation stays
+/// left to right, and the tree's depth grows with the logarithm of the chain's length.
+fn balanced(mut items: Vec<Ast>, join: &dyn Fn(Ast, Ast) -> Ast) -> Ast {
+    if items.len() == 1 {
+        if let Some(one) = items.pop() {
+            return one;
+        }
+    }
+    let right = items.split_off(items.len() / 2);
+    join(balanced(items, join), balanced(right, join))
+}
+
+/// Depth of an expression tree.
+pub fn ast_depth(a: &Ast) -> usize {
+    let max = |v: &mut dyn Iterator<Item = usize>| v.max().unwrap_or(0);
+    1 + match a {
+        Ast::Literal(_) | Ast::Var(_) | Ast::ContextItem => 0,
+        Ast::Path { steps, .. } => {
+            max(&mut steps.iter().map(|s| match s {
+                Step::Axis { preds, .. } => max(&mut preds.iter().map(ast_depth)),
+                Step::Filter { expr, preds } => {
+                    ast_depth(expr).max(max(&mut preds.iter().map(ast_depth)))
+                }
+            })) + 1
+        }
+        Ast::Filter(e, preds) => ast_depth(e).max(max(&mut preds.iter().map(ast_depth))),
+        Ast::Sequence(v) => max(&mut v.iter().map(ast_depth)),
+        Ast::Call(_, args, _) => max(&mut args.iter().map(ast_depth)),
+        Ast::Or(l, r)
+        | Ast::And(l, r)
+        | Ast::General(_, l, r)
+        | Ast::Value(_, l, r)
+        | Ast::NodeCompare(_, l, r)
+        | Ast::Range(l, r)
+        | Ast::Arith(_, l, r)
+        | Ast::Set(_, l, r) => ast_depth(l).max(ast_depth(r)),
+        Ast::Negate(e)
+        | Ast::InstanceOf(e, _)
+        | Ast::TreatAs(e, _)
+        | Ast::CastAs(e, ..)
+        | Ast::CastableAs(e, ..) => ast_depth(e),
+        Ast::If(c, t, e) => ast_depth(c).max(ast_depth(t)).max(ast_depth(e)),
+        Ast::For(b, body) => max(&mut b.iter().map(|(_, e)| ast_depth(e))).max(ast_depth(body)),
+        Ast::Quantified { bindings, test, .. } => {
+            max(&mut bindings.iter().map(|(_, e)| ast_depth(e))).max(ast_depth(test))
+        }
     }
 }
 

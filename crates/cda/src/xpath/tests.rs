@@ -169,6 +169,17 @@ fn syntax_errors_are_reported() {
 }
 
 #[test]
+fn long_chains_are_balanced_or_refused() {
+    // 500 `or`s: balanced, evaluated left to right
+    let chain = vec!["count(hl7:realmCode) = 0"; 500].join(" or ") + " or count(hl7:realmCode) = 1";
+    assert_eq!(eval_str(&chain), "true");
+    // a left-deep arithmetic chain deeper than the limit is refused, not overflowed
+    let deep = "1".to_owned() + &" + 1".repeat(2000);
+    assert!(XPath::compile(&deep, &ns()).is_err());
+    assert_eq!(eval_str(&("1".to_owned() + &" + 1".repeat(50))), "51");
+}
+
+#[test]
 fn compiled_expressions_are_send_and_sync() {
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<XPath>();

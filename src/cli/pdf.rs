@@ -223,6 +223,17 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
         }
         _ => bail!("give -o OUT.pdf (one input) or --out-dir DIR"),
     };
+    let mut seen = std::collections::HashSet::new();
+    for (input, output) in &outputs {
+        if !seen.insert(output) {
+            bail!(
+                "two inputs would be written to {} (same file name, e.g. {}): sign them in \
+                 separate runs",
+                output.display(),
+                input.display()
+            );
+        }
+    }
     let id = identity(&a)?;
     let cda = a.cda.as_deref().map(read).transpose()?;
     let opts = SignOptions {

@@ -7,9 +7,25 @@
 //! - [`inject_cda`] / [`extract_cda`]: the attachment, where the gateway looks for it;
 //! - [`SignerIdentity`]: key + certificates from PEM or PKCS#12;
 //! - [`sign`]: PAdES B-B by incremental update (original bytes untouched);
-//! - [`verify`]: CMS, byte range, `/M`, PAdES B-B rules, `cda.xml`, changes after signing;
+//! - [`verify()`]: CMS, byte range, `/M`, PAdES B-B rules, `cda.xml`, changes after signing;
 //! - [`render`]: a plain PDF of a CDA's header and narrative, for sources without a PDF;
 //! - [`certs`]: throw-away test identities (CA, signer, client, server).
+//!
+//! ```
+//! use fse_pades::certs::{KeyKind, TestPki};
+//! use fse_pades::{SignOptions, SignerIdentity};
+//!
+//! let pki = TestPki::generate(KeyKind::EcdsaP256)?;
+//! let id = SignerIdentity::from_pem(pki.signer.key_pem.as_bytes(), pki.signer.cert_pem.as_bytes())?;
+//! let cda = br#"<ClinicalDocument xmlns="urn:hl7-org:v3"><title>Referto</title></ClinicalDocument>"#;
+//! let pdf = fse_pades::render::render_cda(cda)?;
+//! let signed = fse_pades::inject_and_sign(pdf, cda, &id, &SignOptions::default())?;
+//! let report = fse_pades::verify(&signed);
+//! assert!(report.valid, "{:?}", report.problems);
+//! assert_eq!(fse_pades::extract_cda(&signed)?, cda);
+//! // report.sha256 is the gateway's attachment_hash
+//! # Ok::<(), fse_pades::Error>(())
+//! ```
 
 pub mod attachment;
 pub mod ber;

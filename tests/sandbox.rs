@@ -1134,3 +1134,102 @@ fn a_create_whose_answer_is_lost_is_resolved_by_status_not_resent() {
         (202, Some(id.as_str()))
     );
 }
+
+#[test]
+fn publication_with_a_broken_signature_is_refused_with_sign_error() {
+    let env = env();
+    let client = env.client();
+    let (pdf, loinc) = lab();
+    let validated = client
+        .validate(
+            Document { pdf: &pdf, loinc },
+            &validation(Activity::Validation),
+        )
+        .unwrap();
+    assert_eq!(validated.status, 201, "{validated:?}");
+    // One byte of the binary comment on line 2: inside the signed range, the CDA untouched.
+    let mut tampered = pdf.clone();
+    tampered[11] ^= 0x01;
+    let id = format!("2.16.840.1.113883.2.9.2.90.4.4^TAMPER{}", uuid_like());
+    let refused = client
+        .create(
+            Document {
+                pdf: &tampered,
+                loinc,
+            },
+            &publication(&id),
+        )
+        .unwrap();
+    assert_eq!(
+        (refused.status, &problem(&refused).problem_type),
+        (400, &ProblemType::SignError),
+        "{refused:?}"
+    );
+    assert!(
+        refused.x_cart_id.is_some(),
+        "refusals carry an X-CART-id too"
+    );
+    // The untouched PDF still publishes.
+    let created = client
+        .create(Document { pdf: &pdf, loinc }, &publication(&id))
+        .unwrap();
+    assert_eq!(created.status, 202, "{created:?}");
+}
+
+/// A PDF carrying `cda` as `cda.xml` (rendered from the CDA itself; unsigned, as validation
+/// does not look at the signature).
+fn pdf_with_cda(cda: &[u8]) -> Vec<u8> {
+    let rendered = fse_pades::render::render_cda(cda).expect("render");
+    fse_pades::inject(rendered, cda).expect("inject")
+}
+
+#[test]
+fn with_official_rules_the_sandbox_answers_the_validators_verdict() {
+    let rules = common::conformance_dir().join("cda");
+    let validator = std::sync::Arc::new(sandbox::RulesValidator::load(&rules).expect("rules"));
+    let env = env_with(move |o| o.validator = validator);
+    let client = env.client();
+    let mutations = common::conformance_dir().join("cda/samples/mutations");
+    let cases: [(PathBuf, &str, u16, Option<ProblemType>); 4] = [
+        (
+            common::workspace_root().join("fixtures/build/LAB/esempio-glicemia.xml"),
+            "11502-2",
+            201,
+            None,
+        ),
+        (
+            mutations.join("LDO_semantic_lowercase_cf.xml"),
+            "34105-7",
+            422,
+            Some(ProblemType::Semantic),
+        ),
+        (
+            mutations.join("LDO_vocab_bad_gender_code.xml"),
+            "34105-7",
+            400,
+            Some(ProblemType::Vocabulary),
+        ),
+        (
+            mutations.join("LAB_syntax_no_order_id.xml"),
+            "11502-2",
+            400,
+            Some(ProblemType::Syntax),
+        ),
+    ];
+    for (file, loinc, status, problem_type) in cases {
+        let cda = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let pdf = pdf_with_cda(&cda);
+        let reply = client
+            .validate(
+                Document { pdf: &pdf, loinc },
+                &validation(Activity::Verifica),
+            )
+            .unwrap();
+        let expected = if status == 201 { 200 } else { status };
+        assert_eq!(reply.status, expected, "{}: {reply:?}", file.display());
+        if let Some(t) = problem_type {
+            assert_eq!(problem(&reply).problem_type, t, "{}", file.display());
+        }
+        assert!(reply.x_cart_id.is_some());
+    }
+}

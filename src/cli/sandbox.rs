@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// Delay in milliseconds before the 504 of an identificativoDoc starting CRASH_TIMEOUT_.
     #[arg(long, default_value_t = 2000)]
     crash_timeout_ms: u64,
+    /// Validate CDA with the official rule files in DIR (laid out as the Ministry's catalog:
+    /// xsd/, schematron/, terminology/), as `fse cda validate --rules` does. Without it every
+    /// CDA is accepted.
+    #[arg(long, env = "FSE_CDA_RULES", value_name = "DIR")]
+    rules: Option<PathBuf>,
 }
 
 fn share(text: &str) -> Result<f64, String> {
@@ -111,6 +116,11 @@ pub fn run(cmd: SandboxCommand) -> anyhow::Result<ExitCode> {
                 drop_share: args.drop_share,
             };
             options.crash_timeout_delay = Duration::from_millis(args.crash_timeout_ms);
+            if let Some(rules) = &args.rules {
+                let validator = sandbox::RulesValidator::load(rules)
+                    .with_context(|| format!("loading CDA rules from {}", rules.display()))?;
+                options.validator = std::sync::Arc::new(validator);
+            }
             sandbox::serve_until_ctrl_c(options, |url| {
                 println!("fse sandbox listening on {url} (API under {url}/v1); Ctrl-C stops it");
             })

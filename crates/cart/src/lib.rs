@@ -10,9 +10,13 @@
 //! - [`tls`]: loading PEM / PKCS#12 identities and CA roots.
 //! - [`client`]: blocking mTLS client for every endpoint.
 //! - [`sandbox`]: the local gateway (`fse sandbox`).
+//! - [`journal`]: the durable SQLite journal of every call (intent before, outcome after).
+//! - [`batch`]: parallel, rate-limited, resumable publication of a directory of documents.
 
 pub mod api;
+pub mod batch;
 pub mod client;
+pub mod journal;
 pub mod jwt;
 pub mod sandbox;
 pub mod tls;

@@ -23,6 +23,9 @@ pub enum ProblemType {
     DocumentType,
     /// `/msg/document-hash`: `attachment_hash` differs from the PDF's SHA-256 (400).
     DocumentHash,
+    /// `/msg/sign-error`: the PDF is unsigned, or its last signature does not verify or has no
+    /// signing time `/M` (400).
+    SignError,
     /// `/msg/mandatory-element`: a required request field is missing or invalid (400).
     MandatoryElement,
     /// `/msg/invalid-format`: a request field has a wrong format (400).
@@ -100,6 +103,12 @@ const TABLE: &[(ProblemType, &str, &str, u16)] = &[
         ProblemType::DocumentHash,
         "/msg/document-hash",
         "Verifica hash fallita.",
+        400,
+    ),
+    (
+        ProblemType::SignError,
+        "/msg/sign-error",
+        "Errore nella verifica della firma del documento.",
         400,
     ),
     (

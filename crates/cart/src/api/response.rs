@@ -1,12 +1,14 @@
 //! Typed success bodies (`ValidationResDTO`, `PublicationResDTO`, `ResponseWifDTO`,
 //! `TransactionInspectResDTO`).
+//!
+//! Parsing tolerates unknown fields: a client must never mistake an accepted publication for
+//! a malformed answer because the gateway added a field.
 
 use serde::{Deserialize, Serialize};
 
 /// Body of every accepted validation / publication / replace / metadata / delete: the three
 /// DTOs of the OpenAPI have the same four fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GatewayResponse {
     /// Trace id of the gateway's processing.
     #[serde(rename = "traceID", default, skip_serializing_if = "Option::is_none")]
@@ -28,7 +30,7 @@ pub struct GatewayResponse {
 
 /// One event of a transaction (`StatusCheckDTO`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusEvent {
     /// e.g. `VALIDATION`, `PUBLICATION`, `SEND_TO_INI`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +78,6 @@ pub struct StatusEvent {
 
 /// Body of the two status endpoints.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TransactionInspection {
     /// Trace id of the status call.
     #[serde(rename = "traceID", default, skip_serializing_if = "Option::is_none")]
@@ -109,5 +110,13 @@ mod tests {
             s.transaction_data[0].trace_id.as_deref(),
             Some("13dfc4b489d37ca3")
         );
+    }
+
+    #[test]
+    fn tolerates_fields_the_gateway_may_add() {
+        let r: GatewayResponse =
+            serde_json::from_str(r#"{"traceID":"t","workflowInstanceId":"w","newField":1}"#)
+                .unwrap();
+        assert_eq!(r.workflow_instance_id.as_deref(), Some("w"));
     }
 }

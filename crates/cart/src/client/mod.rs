@@ -303,10 +303,8 @@ impl GatewayClient {
                         return Ok(reply);
                     }
                 }
-                Err(e) if attempt < attempts_allowed => {
-                    let _ = e;
-                    true
-                }
+                // Network error on an operation safe to resend: try again.
+                Err(_) if attempt < attempts_allowed => true,
                 Err(e) => {
                     return Err(ClientError::NoAnswer {
                         message: error_chain(&e),

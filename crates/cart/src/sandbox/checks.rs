@@ -1,11 +1,12 @@
 //! The document checks the sandbox delegates: CDA validation and PDF inspection (CDA
 //! extraction, PAdES verification), each behind a trait.
 //!
-//! **The defaults are placeholders.** [`AcceptAllCda`] judges every CDA valid; the real
-//! validator (crate `fse-cda`, module `validate`) plugs in through [`CdaValidator`].
-//! [`BasicPdfInspector`] extracts `cda.xml` with lopdf and accepts any signature dictionary
-//! that has `/ByteRange`, `/Contents` and `/M` without checking the CMS; the real verifier
-//! (crate `fse-pades`) plugs in through [`PdfInspector`].
+//! The sandbox's default [`PdfInspector`] is [`PadesInspector`]: `cda.xml` is extracted and the
+//! signature verified by `fse-pades`, judged as leniently as the gateway judges it (the last
+//! signature must be intact, embed its signer and carry `/M`; changes appended later are not
+//! refused). CDA validation is [`RulesValidator`] (the `fse-cda` validator over a rule set laid
+//! out as the Ministry's catalog) when the sandbox is given rules; without them the default
+//! [`AcceptAllCda`] judges every CDA valid.
 
 use crate::api::InjectionMode;
 use lopdf::{Document, Object};
@@ -45,6 +46,53 @@ impl CdaValidator for AcceptAllCda {
     }
 }
 
+/// The `fse-cda` validator: XSD, the schematron of the first templateId root, terminology.
+#[derive(Debug)]
+pub struct RulesValidator {
+    rules: fse_cda::validate::RuleSet,
+}
+
+impl RulesValidator {
+    /// Loads the rule set at `dir` (`xsd/`, `schematron/`, `terminology/`, the index).
+    pub fn load(dir: &std::path::Path) -> Result<RulesValidator, fse_cda::validate::RulesError> {
+        Ok(RulesValidator {
+            rules: fse_cda::validate::RuleSet::load(dir)?,
+        })
+    }
+}
+
+impl CdaValidator for RulesValidator {
+    fn validate(&self, cda: &[u8]) -> CdaVerdict {
+        use fse_cda::validate::Outcome;
+        let verdict = match self.rules.validate(cda) {
+            Ok(v) => v,
+            // A rule set that cannot judge this document (e.g. no schematron for its
+            // templateId) leaves the gateway unable to validate it: a syntax refusal.
+            Err(e) => return CdaVerdict::Syntax(e.to_string()),
+        };
+        let texts = |findings: &[fse_cda::schematron::Finding]| {
+            findings.iter().map(|f| f.text.clone()).collect::<Vec<_>>()
+        };
+        match verdict.outcome {
+            Outcome::Ok => CdaVerdict::Valid {
+                warnings: Vec::new(),
+            },
+            Outcome::SemanticWarning => CdaVerdict::Valid {
+                warnings: texts(&verdict.reports),
+            },
+            Outcome::SemanticError => {
+                CdaVerdict::Semantic(texts(&verdict.failed_asserts).join(" ; "))
+            }
+            Outcome::SyntaxError => CdaVerdict::Syntax(verdict.xsd_errors.join(" ; ")),
+            Outcome::VocabularyError => CdaVerdict::Vocabulary(
+                verdict
+                    .vocabulary_error
+                    .unwrap_or_else(|| "codice non presente nel dizionario".into()),
+            ),
+        }
+    }
+}
+
 /// Outcome of the PAdES check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureVerdict {
@@ -64,9 +112,49 @@ pub trait PdfInspector: Send + Sync {
     fn verify_signature(&self, pdf: &[u8]) -> SignatureVerdict;
 }
 
-/// Placeholder inspector (see the module documentation).
+/// Structural inspector: extracts `cda.xml` with lopdf and accepts any signature dictionary
+/// that has `/ByteRange`, `/Contents` and `/M` without checking the CMS. [`PadesInspector`]
+/// uses it for the XFA (`RESOURCE`) mode only.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BasicPdfInspector;
+
+/// The gateway's PDF checks on `fse-pades`: `cda.xml` found where the gateway looks, and the
+/// last signature verified over its ByteRange (digest, CMS signature, embedded signer, `/M`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PadesInspector;
+
+impl PdfInspector for PadesInspector {
+    fn extract_cda(&self, pdf: &[u8], mode: InjectionMode) -> Result<Vec<u8>, String> {
+        match mode {
+            InjectionMode::Attachment => fse_pades::extract_cda(pdf).map_err(|e| e.to_string()),
+            InjectionMode::Resource => BasicPdfInspector.extract_cda(pdf, mode),
+        }
+    }
+
+    fn verify_signature(&self, pdf: &[u8]) -> SignatureVerdict {
+        let report = fse_pades::verify(pdf);
+        // The last signature field decides, as in the gateway.
+        let Some(last) = report.signatures.last() else {
+            return SignatureVerdict::Unsigned;
+        };
+        if last.doc_timestamp {
+            return SignatureVerdict::Invalid("the last signature is a document timestamp".into());
+        }
+        if last.signing_time.is_none() {
+            return SignatureVerdict::Invalid("signature without signing time /M".into());
+        }
+        if last.signer.is_none() {
+            return SignatureVerdict::Invalid("signer certificate not embedded".into());
+        }
+        if !last.intact {
+            return SignatureVerdict::Invalid(format!(
+                "signature does not verify: {}",
+                last.problems.join("; ")
+            ));
+        }
+        SignatureVerdict::Valid
+    }
+}
 
 fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
     doc.dereference(obj).ok().map(|(_, o)| o)

@@ -792,14 +792,14 @@ impl Gateway {
             SignatureVerdict::Valid => {}
             SignatureVerdict::Unsigned => {
                 return Err(Problem::new(
-                    ProblemType::DocumentType,
+                    ProblemType::SignError,
                     "Il documento non risulta firmato PAdES",
                 )
                 .with_status(400))
             }
             SignatureVerdict::Invalid(why) => {
                 return Err(Problem::new(
-                    ProblemType::DocumentType,
+                    ProblemType::SignError,
                     format!("Firma PAdES non valida: {why}"),
                 )
                 .with_status(400))

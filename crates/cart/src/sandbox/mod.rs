@@ -17,7 +17,8 @@ pub mod server;
 pub mod store;
 
 pub use checks::{
-    AcceptAllCda, BasicPdfInspector, CdaValidator, CdaVerdict, PdfInspector, SignatureVerdict,
+    AcceptAllCda, BasicPdfInspector, CdaValidator, CdaVerdict, PadesInspector, PdfInspector,
+    RulesValidator, SignatureVerdict,
 };
 pub use gateway::{Gateway, GatewayOptions};
 pub use server::Faults;
@@ -183,7 +184,7 @@ impl ServeOptions {
             faults: Faults::default(),
             crash_timeout_delay: Duration::from_secs(2),
             validator: Arc::new(AcceptAllCda),
-            inspector: Arc::new(BasicPdfInspector),
+            inspector: Arc::new(PadesInspector),
         }
     }
 }

@@ -185,17 +185,6 @@ impl Store {
         })
     }
 
-    /// Forgets a validation once used by a publication.
-    pub fn consume_validation(&self, cda_hash: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM validations WHERE cda_hash = ?1",
-                params![cda_hash],
-            )
-            .map(|_| ())
-        })
-    }
-
     /// The document with this id, whatever its state.
     pub fn document(&self, id_doc: &str) -> Result<Option<DocumentRecord>, StoreError> {
         self.with(|c| {

@@ -1,11 +1,13 @@
 //! Argument parsing and dispatch. Each subcommand family lives in its own module and exposes a
 //! clap type plus a `run` function returning the process exit code.
 
+pub mod batch;
 pub mod cda;
 pub mod cda_build;
 pub mod cda_validate;
 pub mod dev;
 pub mod gateway;
+pub mod journal;
 pub mod pdf;
 pub mod sandbox;
 
@@ -49,6 +51,13 @@ enum Command {
     /// delete, status. Needs --config.
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
+    /// Batch publication of a directory (journaled, parallel, resumable); --sandbox runs it
+    /// against an in-process sandbox.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
+    /// Reports of the batch journal: list, show, export (CSV, JSON, accreditation data.json).
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
 }
 
 impl Cli {
@@ -60,6 +69,8 @@ impl Cli {
             Command::Dev(cmd) => dev::run(cmd),
             Command::Sandbox(cmd) => sandbox::run(cmd),
             Command::Gateway(cmd) => gateway::run(cmd, self.config.as_deref()),
+            Command::Batch(cmd) => batch::run(cmd, self.config.as_deref()),
+            Command::Journal(cmd) => journal::run(cmd, self.config.as_deref()),
         }
     }
 }

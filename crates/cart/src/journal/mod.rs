@@ -1,0 +1,635 @@
+//! The durable journal of batches: an embedded SQLite database (WAL, `synchronous=FULL`)
+//! written before each gateway call (its *intent*) and after it (its *outcome*), each write
+//! its own committed transaction, so it is on disk before the next step starts.
+//!
+//! Operators can query it with the `sqlite3` tool. Schema (see also `crates/cart/JOURNAL.md`):
+//!
+//! ```sql
+//! CREATE TABLE batch (
+//!     id          INTEGER PRIMARY KEY,
+//!     input_dir   TEXT NOT NULL,          -- the directory given to `fse batch publish`
+//!     options     TEXT NOT NULL,          -- JSON of the batch options (id policy, jobs, …)
+//!     started_at  TEXT NOT NULL,          -- RFC 3339 UTC
+//!     finished_at TEXT                    -- NULL while running or interrupted
+//! );
+//! CREATE TABLE document (
+//!     id         INTEGER PRIMARY KEY,
+//!     batch_id   INTEGER NOT NULL REFERENCES batch(id),
+//!     name       TEXT NOT NULL,           -- path under input_dir without extension
+//!     source     TEXT NOT NULL,           -- the .json or .xml file the CDA comes from
+//!     pdf        TEXT,                    -- the NAME.pdf used, NULL when rendered
+//!     id_doc     TEXT,                    -- identificativoDoc sent to the gateway
+//!     state      TEXT NOT NULL,           -- pending|built|injected|validated_remote|signed|published|failed
+//!     reason     TEXT,                    -- why it failed
+//!     updated_at TEXT NOT NULL,
+//!     UNIQUE (batch_id, name)
+//! );
+//! CREATE TABLE call (
+//!     id                   INTEGER PRIMARY KEY,
+//!     document_id          INTEGER NOT NULL REFERENCES document(id),
+//!     operation            TEXT NOT NULL, -- validation|create|status|…
+//!     started_at           TEXT NOT NULL, -- intent, written before the request is sent
+//!     finished_at          TEXT,          -- outcome; NULL = no outcome recorded (crash)
+//!     http_status          INTEGER,       -- NULL when no answer arrived
+//!     x_cart_id            TEXT,
+//!     trace_id             TEXT,
+//!     span_id              TEXT,
+//!     workflow_instance_id TEXT,
+//!     problem_type         TEXT,          -- problem+json `type` of a refusal
+//!     error                TEXT           -- detail of a refusal, or the transport error
+//! );
+//! ```
+
+pub mod export;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use export::{data_json, to_csv, DataJson, DataJsonResult};
+
+/// Journal file name used when only a configuration file or directory is known.
+pub const JOURNAL_FILE: &str = "fse-journal.sqlite";
+
+/// Errors of the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite.
+    #[error("journal {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// No such batch or document.
+    #[error("{0}")]
+    NotFound(String),
+    /// Export encoding.
+    #[error("export: {0}")]
+    Export(String),
+}
+
+/// State of a document in the per-document pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocState {
+    /// Registered, nothing done yet.
+    Pending,
+    /// CDA built (or read).
+    Built,
+    /// CDA injected into the PDF.
+    Injected,
+    /// Accepted by the gateway's validation.
+    ValidatedRemote,
+    /// PAdES-signed.
+    Signed,
+    /// Published (terminal).
+    Published,
+    /// Failed (terminal), with a reason.
+    Failed,
+}
+
+impl DocState {
+    /// Every state.
+    pub const ALL: [DocState; 7] = [
+        DocState::Pending,
+        DocState::Built,
+        DocState::Injected,
+        DocState::ValidatedRemote,
+        DocState::Signed,
+        DocState::Published,
+        DocState::Failed,
+    ];
+
+    /// The name stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocState::Pending => "pending",
+            DocState::Built => "built",
+            DocState::Injected => "injected",
+            DocState::ValidatedRemote => "validated_remote",
+            DocState::Signed => "signed",
+            DocState::Published => "published",
+            DocState::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<DocState> {
+        DocState::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// Whether no further step follows.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, DocState::Published | DocState::Failed)
+    }
+}
+
+impl std::fmt::Display for DocState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// HTTP status (`None`: no answer).
+    pub http_status: Option<u16>,
+    /// `X-CART-id`.
+    pub x_cart_id: Option<String>,
+    /// `traceID`.
+    pub trace_id: Option<String>,
+    /// `spanID`.
+    pub span_id: Option<String>,
+    /// `workflowInstanceId`.
+    pub workflow_instance_id: Option<String>,
+    /// problem+json `type`.
+    pub problem_type: Option<String>,
+    /// Refusal detail or transport error.
+    pub error: Option<String>,
+}
+
+/// A batch row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchRow {
+    /// Id.
+    pub id: i64,
+    /// Input directory.
+    pub input_dir: String,
+    /// Options (JSON text).
+    pub options: String,
+    /// Start.
+    pub started_at: String,
+    /// End, if finished.
+    pub finished_at: Option<String>,
+}
+
+/// A document row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentRow {
+    /// Id.
+    pub id: i64,
+    /// Batch.
+    pub batch_id: i64,
+    /// Name (path under the input directory, without extension).
+    pub name: String,
+    /// Source file.
+    pub source: String,
+    /// PDF file, if one was given.
+    pub pdf: Option<String>,
+    /// identificativoDoc.
+    pub id_doc: Option<String>,
+    /// State.
+    pub state: DocState,
+    /// Failure reason.
+    pub reason: Option<String>,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// A call row joined with its document: the export record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    /// Call id.
+    pub call_id: i64,
+    /// Batch id.
+    pub batch_id: i64,
+    /// Document name.
+    pub document: String,
+    /// identificativoDoc.
+    pub id_doc: Option<String>,
+    /// Operation name (`validation`, `create`, `status`).
+    pub operation: String,
+    /// HTTP status.
+    pub http_status: Option<u16>,
+    /// `X-CART-id`.
+    pub x_cart_id: Option<String>,
+    /// `traceID`.
+    pub trace_id: Option<String>,
+    /// `spanID`.
+    pub span_id: Option<String>,
+    /// `workflowInstanceId`.
+    pub workflow_instance_id: Option<String>,
+    /// problem+json `type`.
+    pub problem_type: Option<String>,
+    /// Error detail.
+    pub error: Option<String>,
+    /// Intent time.
+    pub started_at: String,
+    /// Outcome time (`None`: no outcome recorded).
+    pub finished_at: Option<String>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS batch (
+    id INTEGER PRIMARY KEY,
+    input_dir TEXT NOT NULL,
+    options TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS document (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batch(id),
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    pdf TEXT,
+    id_doc TEXT,
+    state TEXT NOT NULL,
+    reason TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (batch_id, name)
+);
+CREATE TABLE IF NOT EXISTS call (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES document(id),
+    operation TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    http_status INTEGER,
+    x_cart_id TEXT,
+    trace_id TEXT,
+    span_id TEXT,
+    workflow_instance_id TEXT,
+    problem_type TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS call_document ON call(document_id);
+";
+
+/// Current time, RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&format).unwrap_or_default()
+}
+
+/// The journal: one SQLite connection behind a mutex (calls are few and short next to the
+/// gateway's latency).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let err = |source| JournalError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Journal {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let conn = match self.conn.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&conn).map_err(|source| JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Records a new batch; returns its id.
+    pub fn start_batch(&self, input_dir: &str, options: &str) -> Result<i64, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO batch (input_dir, options, started_at) VALUES (?1, ?2, ?3)",
+                params![input_dir, options, now()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Marks a batch finished.
+    pub fn finish_batch(&self, batch_id: i64) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE batch SET finished_at = ?2 WHERE id = ?1",
+                params![batch_id, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Registers a document of a batch (state `pending`); returns its id. Registering the same
+    /// name twice returns the existing id.
+    pub fn add_document(
+        &self,
+        batch_id: i64,
+        name: &str,
+        source: &str,
+        pdf: Option<&str>,
+    ) -> Result<i64, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO document (batch_id, name, source, pdf, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+                params![batch_id, name, source, pdf, now()],
+            )?;
+            c.query_row(
+                "SELECT id FROM document WHERE batch_id = ?1 AND name = ?2",
+                params![batch_id, name],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Records the identificativoDoc of a document.
+    pub fn set_id_doc(&self, document_id: i64, id_doc: &str) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE document SET id_doc = ?2, updated_at = ?3 WHERE id = ?1",
+                params![document_id, id_doc, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Moves a document to `state` (with a reason for `failed`).
+    pub fn set_state(
+        &self,
+        document_id: i64,
+        state: DocState,
+        reason: Option<&str>,
+    ) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE document SET state = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1",
+                params![document_id, state.as_str(), reason, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The current state of a document.
+    pub fn state(&self, document_id: i64) -> Result<DocState, JournalError> {
+        let state: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT state FROM document WHERE id = ?1",
+                [document_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        state
+            .and_then(|s| DocState::parse(&s))
+            .ok_or_else(|| JournalError::NotFound(format!("no document {document_id}")))
+    }
+
+    /// Writes the intent of a call; returns the call id. Durable when this returns.
+    pub fn intent(&self, document_id: i64, operation: &str) -> Result<i64, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO call (document_id, operation, started_at) VALUES (?1, ?2, ?3)",
+                params![document_id, operation, now()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Writes the outcome of a call. Durable when this returns.
+    pub fn outcome(&self, call_id: i64, o: &Outcome) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE call SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
+                 trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
+                 error = ?9 WHERE id = ?1",
+                params![
+                    call_id,
+                    now(),
+                    o.http_status,
+                    o.x_cart_id,
+                    o.trace_id,
+                    o.span_id,
+                    o.workflow_instance_id,
+                    o.problem_type,
+                    o.error
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A document of another batch than `batch_id` with this identificativoDoc that is
+    /// published, or whose create was accepted or never answered: `(batch id, name)`.
+    pub fn published_elsewhere(
+        &self,
+        id_doc: &str,
+        batch_id: i64,
+    ) -> Result<Option<(i64, String)>, JournalError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT d.batch_id, d.name FROM document d
+                 WHERE d.id_doc = ?1 AND d.batch_id != ?2 AND (d.state = 'published' OR EXISTS (
+                     SELECT 1 FROM call WHERE call.document_id = d.id
+                     AND call.operation = 'create'
+                     AND (call.http_status IS NULL OR call.http_status / 100 = 2)))
+                 ORDER BY d.batch_id LIMIT 1",
+                params![id_doc, batch_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// Every batch, oldest first.
+    pub fn batches(&self) -> Result<Vec<BatchRow>, JournalError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, input_dir, options, started_at, finished_at FROM batch ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(BatchRow {
+                    id: r.get(0)?,
+                    input_dir: r.get(1)?,
+                    options: r.get(2)?,
+                    started_at: r.get(3)?,
+                    finished_at: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// One batch.
+    pub fn batch(&self, batch_id: i64) -> Result<BatchRow, JournalError> {
+        self.batches()?
+            .into_iter()
+            .find(|b| b.id == batch_id)
+            .ok_or_else(|| JournalError::NotFound(format!("no batch {batch_id} in the journal")))
+    }
+
+    /// The most recent batch, if any.
+    pub fn last_batch(&self) -> Result<Option<BatchRow>, JournalError> {
+        Ok(self.batches()?.pop())
+    }
+
+    /// Documents of a batch, by name.
+    pub fn documents(&self, batch_id: i64) -> Result<Vec<DocumentRow>, JournalError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, batch_id, name, source, pdf, id_doc, state, reason, updated_at
+                 FROM document WHERE batch_id = ?1 ORDER BY name",
+            )?;
+            let rows = st.query_map([batch_id], |r| {
+                let state: String = r.get(6)?;
+                Ok(DocumentRow {
+                    id: r.get(0)?,
+                    batch_id: r.get(1)?,
+                    name: r.get(2)?,
+                    source: r.get(3)?,
+                    pdf: r.get(4)?,
+                    id_doc: r.get(5)?,
+                    state: DocState::parse(&state).unwrap_or(DocState::Failed),
+                    reason: r.get(7)?,
+                    updated_at: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Calls, oldest first: of one batch, or of every batch.
+    pub fn calls(&self, batch_id: Option<i64>) -> Result<Vec<CallRecord>, JournalError> {
+        self.query_calls("?1 IS NULL OR document.batch_id = ?1", batch_id)
+    }
+
+    /// Calls of one document, oldest first.
+    pub fn document_calls(&self, document_id: i64) -> Result<Vec<CallRecord>, JournalError> {
+        self.query_calls("call.document_id = ?1", Some(document_id))
+    }
+
+    fn query_calls(
+        &self,
+        condition: &str,
+        param: Option<i64>,
+    ) -> Result<Vec<CallRecord>, JournalError> {
+        let sql = format!(
+            "SELECT call.id, document.batch_id, document.name, document.id_doc,
+                    call.operation, call.http_status, call.x_cart_id, call.trace_id,
+                    call.span_id, call.workflow_instance_id, call.problem_type, call.error,
+                    call.started_at, call.finished_at
+             FROM call JOIN document ON document.id = call.document_id
+             WHERE {condition}
+             ORDER BY call.id"
+        );
+        self.with(|c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map([param], |r| {
+                Ok(CallRecord {
+                    call_id: r.get(0)?,
+                    batch_id: r.get(1)?,
+                    document: r.get(2)?,
+                    id_doc: r.get(3)?,
+                    operation: r.get(4)?,
+                    http_status: r.get(5)?,
+                    x_cart_id: r.get(6)?,
+                    trace_id: r.get(7)?,
+                    span_id: r.get(8)?,
+                    workflow_instance_id: r.get(9)?,
+                    problem_type: r.get(10)?,
+                    error: r.get(11)?,
+                    started_at: r.get(12)?,
+                    finished_at: r.get(13)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intent_and_outcome_survive_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("j.sqlite");
+        let (doc, open_call) = {
+            let j = Journal::open(&path).unwrap();
+            let b = j.start_batch("in", "{}").unwrap();
+            let d = j.add_document(b, "LAB/a", "LAB/a.json", None).unwrap();
+            assert_eq!(j.add_document(b, "LAB/a", "LAB/a.json", None).unwrap(), d);
+            j.set_id_doc(d, "1.2^3").unwrap();
+            let c1 = j.intent(d, "validation").unwrap();
+            j.outcome(
+                c1,
+                &Outcome {
+                    http_status: Some(201),
+                    x_cart_id: Some("cart-1".into()),
+                    trace_id: Some("t1".into()),
+                    workflow_instance_id: Some("w1".into()),
+                    ..Outcome::default()
+                },
+            )
+            .unwrap();
+            j.set_state(d, DocState::ValidatedRemote, None).unwrap();
+            let c2 = j.intent(d, "create").unwrap();
+            // Dropped without outcome: as after a crash.
+            (d, c2)
+        };
+        let j = Journal::open(&path).unwrap();
+        let docs = j.documents(1).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].id, doc);
+        assert_eq!(docs[0].state, DocState::ValidatedRemote);
+        assert_eq!(docs[0].id_doc.as_deref(), Some("1.2^3"));
+        let calls = j.document_calls(doc).unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].x_cart_id.as_deref(), Some("cart-1"));
+        assert_eq!(calls[0].http_status, Some(201));
+        assert!(calls[0].finished_at.is_some());
+        assert_eq!(calls[1].call_id, open_call);
+        assert_eq!(calls[1].operation, "create");
+        assert_eq!(calls[1].finished_at, None);
+        assert_eq!(calls[1].http_status, None);
+        let mode: String = j
+            .with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = j
+            .with(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in DocState::ALL {
+            assert_eq!(DocState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(DocState::parse("nope"), None);
+        assert!(DocState::Published.is_terminal() && !DocState::Signed.is_terminal());
+    }
+}

@@ -178,6 +178,14 @@ fn signed_outputs_pass_the_independent_verifiers() {
         "sign: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains(&format!(
+            "fse: signed 5 of 5 PDF(s) into {}",
+            signed.display()
+        )) && summary.contains("2 jobs"),
+        "no batch summary line: {summary}"
+    );
 
     // PKCS#12 (password from a file) with injection in the same call, and an ECDSA signer
     let pwfile = dir.join("pw.txt");
@@ -502,4 +510,55 @@ fn cli_exit_codes_and_messages() {
     b[200] ^= 0x01;
     std::fs::write(&signed, &b).expect("write");
     assert_eq!(fse(&["pdf", "verify", p(&signed)]).status.code(), Some(1));
+}
+
+/// `fse pdf render` writes a PDF/A-3b: judged by poppler (every font embedded, subset, with a
+/// ToUnicode map; the accented Italian narrative extracts as written; XMP claims PDF/A-3B)
+/// and by qpdf (no syntax or stream errors).
+#[test]
+fn rendered_pdf_is_pdfa3b_with_embedded_fonts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pdf = tmp.path().join("r.pdf");
+    let out = fse(&["pdf", "render", p(&cda_fixture()), "-o", p(&pdf)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = |cmd: &str, args: &[&str]| {
+        let o = Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd} (poppler-utils/qpdf) not runnable: {e}"));
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let fonts = run("pdffonts", &[p(&pdf)]);
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert_eq!(rows.len(), 2, "{fonts}");
+    for row in rows {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        // name type… encoding emb sub uni id gen
+        let n = cols.len();
+        assert_eq!(&cols[n - 5..n - 2], &["yes", "yes", "yes"], "{fonts}");
+        assert!(row.contains("CID TrueType"), "{fonts}");
+    }
+    let text = run("pdftotext", &[p(&pdf), "-"]);
+    assert!(text.contains("Esame | Risultato | Unità"), "{text}");
+    assert!(text.contains("non è un referto reale"), "{text}");
+    let xmp = run("pdfinfo", &["-meta", p(&pdf)]);
+    assert!(xmp.contains("<pdfaid:part>3</pdfaid:part>"), "{xmp}");
+    assert!(
+        xmp.contains("<pdfaid:conformance>B</pdfaid:conformance>"),
+        "{xmp}"
+    );
+    let check = run("qpdf", &["--check", p(&pdf)]);
+    assert!(
+        check.contains("No syntax or stream encoding errors"),
+        "{check}"
+    );
 }

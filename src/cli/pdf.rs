@@ -18,7 +18,7 @@ pub enum PdfCommand {
     Verify(VerifyArgs),
     /// Extract the embedded `cda.xml`.
     Extract(ExtractArgs),
-    /// Render a plain PDF of a CDA's header and narrative sections.
+    /// Render a PDF/A-3b of a CDA's header and narrative sections (fonts embedded).
     Render(RenderArgs),
 }
 
@@ -245,6 +245,7 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
         .num_threads(a.jobs.unwrap_or(0))
         .build()
         .context("cannot start the signing threads")?;
+    let started = std::time::Instant::now();
     let results: Vec<(PathBuf, Outcome)> = pool.install(|| {
         outputs
             .par_iter()
@@ -263,12 +264,30 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
             })
             .collect()
     });
+    let elapsed = started.elapsed().as_secs_f64();
     let mut code = EXIT_OK;
-    for (input, r) in results {
+    let mut failed = 0usize;
+    for (input, r) in &results {
         if let Err((c, msg)) = r {
             eprintln!("fse: {}: {msg}", input.display());
-            code = code.max(c);
+            code = code.max(*c);
+            failed += 1;
         }
+    }
+    if let Some(dir) = &a.out_dir {
+        let signed = results.len() - failed;
+        eprintln!(
+            "fse: signed {signed} of {} PDF(s) into {} in {elapsed:.2} s ({:.0}/s, {} jobs){}",
+            results.len(),
+            dir.display(),
+            signed as f64 / elapsed.max(1e-9),
+            pool.current_num_threads(),
+            if failed > 0 {
+                format!("; {failed} failed")
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(ExitCode::from(code))
 }

@@ -8,7 +8,8 @@
 //! - [`SignerIdentity`]: key + certificates from PEM or PKCS#12;
 //! - [`sign`]: PAdES B-B by incremental update (original bytes untouched);
 //! - [`verify()`]: CMS, byte range, `/M`, PAdES B-B rules, `cda.xml`, changes after signing;
-//! - [`render`]: a plain PDF of a CDA's header and narrative, for sources without a PDF;
+//! - [`render`]: a PDF/A-3b of a CDA's header and narrative (embedded DejaVu Sans, sRGB
+//!   output intent, XMP), for sources without a PDF;
 //! - [`certs`]: throw-away test identities (CA, signer, client, server).
 //!
 //! ```

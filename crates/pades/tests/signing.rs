@@ -426,3 +426,114 @@ fn render_shows_header_and_narrative() {
     assert!(text.contains("Mario Rossi"), "{text}");
     assert!(fse_pades::render::render_cda(b"<note/>").is_err());
 }
+
+/// A CDA with a long accented narrative: several pages once wrapped.
+fn long_cda() -> Vec<u8> {
+    let para = "La paziente è stata sottoposta a ecografia: perché il quadro è più chiaro, \
+                si consiglia controllo tra sei mesi; nessuna criticità rilevata (città di Pistoia). "
+        .repeat(6);
+    let paras: String = (0..40)
+        .map(|i| format!("<paragraph>{i}: {para}</paragraph>"))
+        .collect();
+    format!(
+        r#"<ClinicalDocument xmlns="urn:hl7-org:v3"><title>Referto ecografico — prova</title>
+<effectiveTime value="20261123101500+0100"/>
+<component><structuredBody><component><section><title>Esito dell'esame</title>
+<text>{paras}</text></section></component></structuredBody></component></ClinicalDocument>"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn render_is_pdfa3b_with_embedded_unicode_fonts() {
+    use fse_pades::lopdf::{Document, Object};
+    let when = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+    let pdf = fse_pades::render::render_cda_at(&long_cda(), when).expect("render");
+    // deterministic for a given date
+    let again = fse_pades::render::render_cda_at(&long_cda(), when).expect("render");
+    if pdf != again {
+        std::fs::write("/tmp/pr/a.pdf", &pdf).ok();
+        std::fs::write("/tmp/pr/b.pdf", &again).ok();
+    }
+    assert!(pdf == again, "same input and date, different bytes");
+    let doc = Document::load_mem(&pdf).expect("readable PDF");
+    let pages = doc.get_pages();
+    assert!(pages.len() >= 3, "{} pages", pages.len());
+    // wrapped: every line fits, accents extract through the ToUnicode CMap
+    let text = doc.extract_text(&[1]).expect("text");
+    assert!(text.contains("è stata sottoposta"), "{text}");
+    assert!(text.contains("criticità"), "{text}");
+    assert!(text.contains("Pagina 1 di"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() < 110, "unwrapped line: {line}");
+    }
+    // catalog: XMP with pdfaid, sRGB output intent with an ICC profile
+    let catalog = doc.catalog().expect("catalog");
+    let md = catalog
+        .get(b"Metadata")
+        .and_then(Object::as_reference)
+        .expect("XMP ref");
+    let md = doc.get_object(md).and_then(Object::as_stream).expect("XMP");
+    let xmp = String::from_utf8(md.content.clone()).expect("utf-8 XMP");
+    assert!(xmp.contains("<pdfaid:part>3</pdfaid:part>"), "{xmp}");
+    assert!(xmp.contains("<pdfaid:conformance>B</pdfaid:conformance>"));
+    assert!(xmp.contains("Referto ecografico — prova"));
+    assert!(xmp.contains("<xmp:CreateDate>2026-11-23T10:00:00+00:00</xmp:CreateDate>"));
+    let intents = catalog
+        .get(b"OutputIntents")
+        .and_then(Object::as_array)
+        .expect("intents");
+    let intent = intents[0].as_dict().expect("intent");
+    assert_eq!(
+        intent.get(b"S").and_then(Object::as_name).ok(),
+        Some(&b"GTS_PDFA1"[..])
+    );
+    let icc = intent
+        .get(b"DestOutputProfile")
+        .and_then(Object::as_reference)
+        .and_then(|r| doc.get_object(r))
+        .and_then(Object::as_stream)
+        .expect("ICC stream");
+    let icc = icc.decompressed_content().expect("ICC bytes");
+    assert_eq!(&icc[36..40], b"acsp");
+    assert_eq!(&icc[12..20], b"mntrRGB ");
+    // Info mirrors the XMP; the trailer has an identifier
+    let info = doc
+        .trailer
+        .get(b"Info")
+        .and_then(Object::as_reference)
+        .and_then(|r| doc.get_dictionary(r))
+        .expect("Info");
+    assert_eq!(
+        info.get(b"CreationDate").and_then(Object::as_str).ok(),
+        Some(&b"D:20261123100000+00'00'"[..])
+    );
+    assert!(doc.trailer.get(b"ID").and_then(Object::as_array).is_ok());
+    // every font is an embedded Type0/CIDFontType2 with a ToUnicode CMap
+    for (_, obj) in doc.objects.iter() {
+        let Ok(d) = obj.as_dict() else { continue };
+        if d.get(b"Type").and_then(Object::as_name).ok() != Some(b"Font") {
+            continue;
+        }
+        match d
+            .get(b"Subtype")
+            .and_then(Object::as_name)
+            .expect("subtype")
+        {
+            b"Type0" => assert!(d.get(b"ToUnicode").is_ok()),
+            b"CIDFontType2" => {
+                let fd = d
+                    .get(b"FontDescriptor")
+                    .and_then(Object::as_reference)
+                    .and_then(|r| doc.get_dictionary(r))
+                    .expect("descriptor");
+                assert!(fd.get(b"FontFile2").is_ok(), "font not embedded");
+            }
+            other => panic!("unexpected font {}", String::from_utf8_lossy(other)),
+        }
+    }
+    // and it signs
+    let signed =
+        inject_and_sign(pdf, &long_cda(), &identity(pki()), &SignOptions::default()).expect("sign");
+    assert!(verify(&signed).valid);
+}

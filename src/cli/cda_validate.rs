@@ -4,7 +4,7 @@
 //! in parallel (`--jobs`), results are printed in input order. Output formats:
 //! - `human` (default): one headline per file with the gateway's verdict, then one line per
 //!   finding `FILE:LINE:COLUMN: error[ID]: message` and its XPath location;
-//! - `json`: `{"results":[{"file","http","outcome","problem","type_id_extension",
+//! - `json`: `{"rules":"builtin"|DIR,"results":[{"file","http","outcome","problem","type_id_extension",
 //!   "template_id_root","schematron","xsd_errors":[…],"failed_asserts":[{"id","text",
 //!   "location","line","column","test"}],"reports":[…],"vocabulary_error","terminology",
 //!   "not_checked":[…],"error"}],
@@ -12,13 +12,20 @@
 //!   added;
 //! - `junit`: one test case per file, a failure per refused document.
 //!
+//! Rules: `--rules DIR` (or `FSE_CDA_RULES`) loads the official rule files laid out as in the
+//! Ministry's catalog and gives the gateway's verdict; without it the built-in rules of
+//! `schemas/` (embedded in the binary) make a pre-flight check: our own header and
+//! required-section checks per document type, a few HL7 code lists, no XSD (reported as not
+//! checked). Human output says which rules were used on its first line, JSON in `"rules"`
+//! (`"builtin"` or the folder).
+//!
 //! Exit: 0 every document accepted (201), 1 some refused, 2 usage, rules or I/O error.
 
 use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use fse_cda::schematron::Finding;
-use fse_cda::validate::{RuleSet, Verdict};
+use fse_cda::validate::{builtin_rules, RuleSet, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;
@@ -37,10 +44,11 @@ pub struct ValidateArgs {
     /// CDA documents, or directories walked for `*.xml`.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Rule folder laid out as the Ministry's catalog (`xsd/`, `schematron/*.sch`,
+    /// Official rule folder laid out as the Ministry's catalog (`xsd/`, `schematron/*.sch`,
     /// `terminology/`, `gateway-db/schematron-index.json` or `doctypes.csv`), e.g.
-    /// `../shared/conformance/cda`.
-    #[arg(long, env = "FSE_CDA_RULES")]
+    /// `../shared/conformance/cda`: the gateway's verdict. Without it, the built-in rules
+    /// (a pre-flight check of header and required sections, no XSD) are used.
+    #[arg(long, env = "FSE_CDA_RULES", value_name = "DIR")]
     pub rules: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
@@ -93,6 +101,9 @@ struct JsonResult<'a> {
 
 type Judged = (PathBuf, Result<Verdict, String>);
 
+/// First line of human output with the built-in rules.
+const BUILTIN_NOTE: &str = "rules: builtin (fse's own pre-flight checks, no XSD; pass --rules DIR with the official rule files for the gateway's verdict)";
+
 fn collect_inputs(args: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for arg in args {
@@ -119,14 +130,11 @@ fn judge(rules: &RuleSet, file: &Path) -> Result<Verdict, String> {
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let Some(rules_dir) = args.rules.clone() else {
-        eprintln!(
-            "fse cda validate: no rule set given. Built-in rules are not shipped yet: pass --rules DIR \
-             (a folder laid out like the Ministry's catalog, e.g. ../shared/conformance/cda) or set FSE_CDA_RULES"
-        );
-        return Ok(ExitCode::from(EXIT_USAGE));
+    let (loaded, rules_name) = match &args.rules {
+        Some(dir) => (RuleSet::load(dir), dir.display().to_string()),
+        None => (builtin_rules(), "builtin".to_owned()),
     };
-    let rules = match RuleSet::load(&rules_dir) {
+    let rules = match loaded {
         Ok(r) => r,
         Err(e) => {
             eprintln!("fse cda validate: rules: {e}");
@@ -151,8 +159,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
-        Format::Human => print_human(&mut out, &results)?,
-        Format::Json => print_json(&mut out, &results)?,
+        Format::Human => {
+            if args.rules.is_some() {
+                writeln!(out, "rules: {rules_name}")?;
+            } else {
+                writeln!(out, "{BUILTIN_NOTE}")?;
+            }
+            print_human(&mut out, &results, args.rules.is_none())?
+        }
+        Format::Json => print_json(&mut out, &results, &rules_name)?,
         Format::Junit => print_junit(&mut out, &results)?,
     }
     out.flush()?;
@@ -169,7 +184,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-fn print_human(out: &mut impl Write, results: &[Judged]) -> anyhow::Result<()> {
+fn print_human(out: &mut impl Write, results: &[Judged], builtin: bool) -> anyhow::Result<()> {
     let (mut accepted, mut refused, mut errors) = (0, 0, 0);
     for (file, r) in results {
         let f = file.display();
@@ -221,10 +236,21 @@ fn print_human(out: &mut impl Write, results: &[Judged]) -> anyhow::Result<()> {
                 if let Some(m) = &v.vocabulary_error {
                     writeln!(out, "{f}: terminology: {m}")?;
                 }
-                if !v.not_checked.is_empty() {
+                if builtin && v.schematron.is_none() && v.xsd_errors.is_empty() {
                     writeln!(
                         out,
-                        "{f}: note: not checked by this version: {}",
+                        "{f}: note: the built-in rules do not cover this document type; pass --rules DIR with the official rule files"
+                    )?;
+                }
+                if !v.not_checked.is_empty() {
+                    let by = if builtin {
+                        "the built-in rules"
+                    } else {
+                        "this version"
+                    };
+                    writeln!(
+                        out,
+                        "{f}: note: not checked by {by}: {}",
                         v.not_checked.join(", ")
                     )?;
                 }
@@ -246,7 +272,7 @@ fn split_position(e: &str) -> Option<(u32, u32, &str)> {
     Some((l.parse().ok()?, c.parse().ok()?, msg))
 }
 
-fn print_json(out: &mut impl Write, results: &[Judged]) -> anyhow::Result<()> {
+fn print_json(out: &mut impl Write, results: &[Judged], rules: &str) -> anyhow::Result<()> {
     let mut list = Vec::new();
     let (mut accepted, mut refused, mut errors) = (0, 0, 0);
     for (file, r) in results {
@@ -305,10 +331,12 @@ fn print_json(out: &mut impl Write, results: &[Judged]) -> anyhow::Result<()> {
     }
     #[derive(Serialize)]
     struct Output<'a> {
+        rules: &'a str,
         results: Vec<JsonResult<'a>>,
         summary: Summary,
     }
     let doc = Output {
+        rules,
         results: list,
         summary: Summary {
             documents: results.len(),

@@ -4,7 +4,9 @@
 //! `schematron/*.sch`, `terminology/*.csv`, with the gateway's index
 //! `gateway-db/schematron-index.json` or a `doctypes.csv` telling which schematron serves
 //! which templateId root). It is loaded once; each schematron is compiled the first time a
-//! document needs it and then shared by every thread.
+//! document needs it and then shared by every thread. [`builtin_rules`] gives our own rules,
+//! embedded in the binary (a pre-flight check; no XSD, so that stage is listed in
+//! [`Verdict::not_checked`]).
 //!
 //! [`RuleSet::validate`] follows the gateway's order and stop rules:
 //! 1. XML reading (DOCTYPE refused) → `SYNTAX_ERROR` (400 `/msg/syntax`);
@@ -14,7 +16,10 @@
 //!    → `SEMANTIC_ERROR` (422 `/msg/semantic`), reports only → `SEMANTIC_WARNING` (201);
 //! 4. terminology ([`crate::terminology`]) → `VOCABULARY_ERROR` (400 `/msg/vocabulary`).
 
+mod builtin;
 mod xsd;
+
+pub use builtin::{builtin_rules, BuiltinRules};
 
 use crate::schematron::{Finding, Schema, SchematronError};
 use crate::terminology::{Terminology, TerminologyError, TerminologyReport};
@@ -281,7 +286,9 @@ impl RuleSet {
         v.template_id_root = first_attr(doc, "templateid", "root");
         // 2. XSD set
         let ext = v.type_id_extension.clone().unwrap_or_default();
-        if !self.xsd_sets.contains_key(&ext) {
+        // A rule set without any XSD (e.g. the built-in rules): the stage is not checked.
+        let has_xsd = !self.xsd_sets.is_empty();
+        if has_xsd && !self.xsd_sets.contains_key(&ext) {
             v.set(Outcome::SyntaxError);
             v.xsd_errors.push(format!(
                 "Schema with version {} not found on database.",
@@ -289,7 +296,7 @@ impl RuleSet {
             ));
             return Ok(v);
         }
-        match bytes {
+        match bytes.filter(|_| has_xsd) {
             Some(bytes) => {
                 let set = self
                     .xsd(&ext)

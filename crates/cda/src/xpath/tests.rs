@@ -201,6 +201,34 @@ mod props {
             }
         }
 
+        /// Any Unicode text (not only XPath's alphabet) compiles or is refused, never panics;
+        /// a refusal is a syntax error with an offset inside the text.
+        #[test]
+        fn arbitrary_unicode_text_compiles_or_is_refused(src in any::<String>()) {
+            match XPath::compile(&src, &ns()) {
+                Ok(_) => {}
+                Err(XPathError::Syntax { position, .. }) => prop_assert!(position <= src.len()),
+                Err(e) => prop_assert!(false, "not a syntax error: {e}"),
+            }
+        }
+
+        /// Sequences of real XPath tokens (the shapes the official schematrons use) compile or
+        /// are refused, never panic.
+        #[test]
+        fn token_soup_compiles_or_is_refused(tokens in proptest::collection::vec(prop_oneof![
+            Just("hl7:section"), Just("/"), Just("//"), Just("["), Just("]"), Just("("), Just(")"),
+            Just("@code"), Just("="), Just("!="), Just("'x'"), Just("1"), Just("2.5"), Just(","),
+            Just("count"), Just("and"), Just("or"), Just("not"), Just("$v"), Just("for"),
+            Just("in"), Just("return"), Just("some"), Just("satisfies"), Just("if"),
+            Just("then"), Just("else"), Just("."), Just(".."), Just("*"), Just("|"),
+            Just("cast as"), Just("xs:integer"), Just("?"), Just("instance of"), Just("to"),
+            Just("ancestor::"), Just("text()"), Just("node()"), Just("-"), Just("+"),
+            Just("matches"), Just("string-length"), Just(" "),
+        ], 0..40)) {
+            let src = tokens.concat();
+            let _ = XPath::compile(&src, &ns());
+        }
+
         #[test]
         fn deep_nesting_is_refused_not_overflowed(depth in 150usize..600) {
             let src = "(".repeat(depth) + "1" + &")".repeat(depth);

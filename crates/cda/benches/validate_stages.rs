@@ -1,0 +1,92 @@
+//! Documents per second of each validation stage over a corpus, on one core.
+//!
+//! A plain benchmark binary (`harness = false`, no criterion): `benches/validate_vs_oracle.sh`
+//! runs it as `cargo bench -p fse-cda --bench validate_stages -- RULES_DIR FILE_OR_DIR...`.
+//! All documents are read into memory first, then each stage runs over the whole corpus
+//! (one warm-up pass, then the timed pass) and prints `stage <name> <docs> <seconds> <docs/s>`:
+//!
+//! - `parse`: the hardened XML reader alone;
+//! - `full`: the whole verdict (`RuleSet::validate`: parse, XSD, schematron, terminology);
+//! - `schematron`: `RuleSet::validate_document` on a parsed tree (schematron + terminology,
+//!   the XSD stage skipped);
+//! - `xsd` (derived): `full − parse − schematron` per document, i.e. the XSD stage's share.
+//!
+//! Documents refused at the XSD stage do not reach the schematron in `full`; the derived XSD
+//! figure is therefore a slight underestimate of the XSD cost on such corpora.
+
+use fse_cda::validate::RuleSet;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        let Ok(rd) = std::fs::read_dir(p) else { return };
+        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for e in entries {
+            collect(&e, out);
+        }
+    } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
+        out.push(p.to_path_buf());
+    }
+}
+
+fn timed(name: &str, docs: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up: compiles schematrons, fills caches
+    let t0 = Instant::now();
+    f();
+    let s = t0.elapsed().as_secs_f64();
+    println!("stage {name} {docs} {s:.4} {:.1}", docs as f64 / s);
+    s
+}
+
+fn main() {
+    // cargo passes `--bench` to bench targets; ignore flags.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let Some((rules_dir, inputs)) = args.split_first() else {
+        eprintln!("usage: validate_stages RULES_DIR FILE_OR_DIR...");
+        std::process::exit(2);
+    };
+    let rules = match RuleSet::load(Path::new(rules_dir)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rules: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut files = Vec::new();
+    for i in inputs {
+        collect(Path::new(i), &mut files);
+    }
+    let corpus: Vec<Vec<u8>> = files.iter().filter_map(|f| std::fs::read(f).ok()).collect();
+    let n = corpus.len();
+    if n == 0 {
+        eprintln!("no documents");
+        std::process::exit(2);
+    }
+    let parse = timed("parse", n, || {
+        for b in &corpus {
+            let _ = black_box(fse_cda::xml::parse(black_box(b)));
+        }
+    });
+    let parsed: Vec<_> = corpus
+        .iter()
+        .filter_map(|b| fse_cda::xml::parse(b).ok())
+        .collect();
+    let full = timed("full", n, || {
+        for b in &corpus {
+            let _ = black_box(rules.validate(black_box(b)));
+        }
+    });
+    let sch = timed("schematron", parsed.len(), || {
+        for d in &parsed {
+            let _ = black_box(rules.validate_document(black_box(d)));
+        }
+    });
+    let xsd = (full - parse - sch * n as f64 / parsed.len().max(1) as f64).max(1e-9);
+    println!("stage xsd {n} {xsd:.4} {:.1}", n as f64 / xsd);
+}

@@ -64,6 +64,8 @@ struct Env {
 fn start_in(dir: &Path, options: impl FnOnce(&mut ServeOptions)) -> (Sandbox, ClientConfig) {
     let mut opts = ServeOptions::new(dir);
     opts.crash_timeout_delay = Duration::from_millis(200);
+    // As `fse sandbox serve`: the gateway's JWT↔CDA coherence check.
+    opts.jwt_cda_coherence = true;
     options(&mut opts);
     let sandbox = Sandbox::start(opts).expect("sandbox starts");
     let mut config = ClientConfig::load(&dir.join(sandbox::CONFIG_FILE)).expect("fse.toml");
@@ -997,14 +999,19 @@ fn init_writes_the_pki_and_a_usable_config() {
     assert!(ca.issue(&LeafKind::Client, "second client").is_ok());
 }
 
-#[test]
-fn serve_command_listens_at_the_configured_address_and_stops() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("srv");
-    sandbox::init(&dir, "127.0.0.1:0".parse().unwrap()).unwrap();
+/// Starts `fse sandbox serve DIR ARGS…`; returns the child, its stdout and the URL it printed.
+fn spawn_serve(
+    dir: &Path,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
     let mut child = std::process::Command::new(common::fse_bin())
         .args(["sandbox", "serve"])
-        .arg(&dir)
+        .arg(dir)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1014,22 +1021,16 @@ fn serve_command_listens_at_the_configured_address_and_stops() {
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("https://"))
-        .unwrap()
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
-    let mut config = ClientConfig::load(&dir.join("fse.toml")).unwrap();
-    config.gateway.base_url = url.clone();
-    config.gateway.audience = Some(format!("{url}/v1"));
-    let client = GatewayClient::from_config(&config).unwrap();
-    let (pdf, loinc) = lab();
-    let reply = client
-        .validate(
-            Document { pdf: &pdf, loinc },
-            &validation(Activity::Verifica),
-        )
-        .unwrap();
-    assert_eq!(reply.status, 200);
-    assert!(matches!(reply.body, Ok(GatewayResponse { .. })));
-    // Ctrl-C (SIGINT) stops it cleanly: exit status 0.
+    (child, stdout, url)
+}
+
+/// Ctrl-C (SIGINT) stops a `serve` cleanly: exit status 0 and a last line.
+fn interrupt(
+    mut child: std::process::Child,
+    mut stdout: std::io::BufReader<std::process::ChildStdout>,
+) {
     let interrupted = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -1040,6 +1041,89 @@ fn serve_command_listens_at_the_configured_address_and_stops() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert!(rest.contains("fse sandbox stopped"), "{rest}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_command_listens_at_the_configured_address_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("srv");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let init = std::process::Command::new(common::fse_bin())
+        .args(["sandbox", "init"])
+        .arg(&dir)
+        .args(["--listen", &listen])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    // init writes the address into fse.toml, with the JWT audience = base URL + /v1.
+    let config = ClientConfig::load(&dir.join("fse.toml")).unwrap();
+    assert_eq!(config.gateway.base_url, format!("https://{listen}"));
+    assert_eq!(
+        config.gateway.audience.as_deref(),
+        Some(format!("https://{listen}/v1").as_str())
+    );
+    // serve listens there and prints the URL; fse.toml works against it unchanged.
+    let (child, stdout, url) = spawn_serve(&dir, &[]);
+    assert_eq!(url, format!("https://{listen}"));
+    let client = GatewayClient::from_config(&config).unwrap();
+    let (pdf, loinc) = lab();
+    let reply = client
+        .validate(
+            Document { pdf: &pdf, loinc },
+            &validation(Activity::Verifica),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(matches!(reply.body, Ok(GatewayResponse { .. })));
+    // By default the CDA is judged by the built-in rules: a LAB whose code is another type's
+    // (coherent with its JWT) is refused by their schematron.
+    let cda = std::fs::read(
+        common::conformance_dir().join("cda/samples/mutations/LAB_semantic_wrong_doc_code.xml"),
+    )
+    .unwrap();
+    let pdf = pdf_with_cda(&cda);
+    let mut wrong = config.clone();
+    wrong.profile.person_id = format!("{}^^^&2.16.840.1.113883.2.9.4.3.2&ISO", patient_of(&cda));
+    let reply = GatewayClient::from_config(&wrong)
+        .unwrap()
+        .validate(
+            Document {
+                pdf: &pdf,
+                loinc: "11488-4",
+            },
+            &validation(Activity::Verifica),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 422, "{reply:?}");
+    assert_eq!(problem(&reply).problem_type, ProblemType::Semantic);
+    interrupt(child, stdout);
+    // --listen overrides the configured address; --accept-any-cda skips CDA validation.
+    let (child, stdout, url) = spawn_serve(&dir, &["--listen", "127.0.0.1:0", "--accept-any-cda"]);
+    assert_ne!(url, format!("https://{listen}"));
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    wrong.gateway.base_url = url.clone();
+    wrong.gateway.audience = Some(format!("{url}/v1"));
+    let reply = GatewayClient::from_config(&wrong)
+        .unwrap()
+        .validate(
+            Document {
+                pdf: &pdf,
+                loinc: "11488-4",
+            },
+            &validation(Activity::Verifica),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    interrupt(child, stdout);
 }
 
 fn base64_url(s: &str) -> Vec<u8> {
@@ -1183,12 +1267,21 @@ fn pdf_with_cda(cda: &[u8]) -> Vec<u8> {
     fse_pades::inject(rendered, cda).expect("inject")
 }
 
+/// The `extension` of the first `patientRole/id` of a CDA (a plain scan, for test inputs).
+fn patient_of(cda: &[u8]) -> String {
+    let text = String::from_utf8_lossy(cda);
+    let role = text.find("<patientRole").expect("patientRole");
+    let id = role + text[role..].find("<id ").expect("patientRole/id");
+    let end = id + text[id..].find('>').expect("end of id");
+    let ext = id + text[id..end].find("extension=\"").expect("extension") + 11;
+    text[ext..ext + text[ext..].find('"').expect("quote")].to_owned()
+}
+
 #[test]
 fn with_official_rules_the_sandbox_answers_the_validators_verdict() {
     let rules = common::conformance_dir().join("cda");
     let validator = std::sync::Arc::new(sandbox::RulesValidator::load(&rules).expect("rules"));
     let env = env_with(move |o| o.validator = validator);
-    let client = env.client();
     let mutations = common::conformance_dir().join("cda/samples/mutations");
     let cases: [(PathBuf, &str, u16, Option<ProblemType>); 4] = [
         (
@@ -1219,6 +1312,11 @@ fn with_official_rules_the_sandbox_answers_the_validators_verdict() {
     for (file, loinc, status, problem_type) in cases {
         let cda = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let pdf = pdf_with_cda(&cda);
+        // The JWT names the document's patient, or the coherence check refuses it first.
+        let mut config = env.config.clone();
+        config.profile.person_id =
+            format!("{}^^^&2.16.840.1.113883.2.9.4.3.2&ISO", patient_of(&cda));
+        let client = GatewayClient::from_config(&config).unwrap();
         let reply = client
             .validate(
                 Document { pdf: &pdf, loinc },
@@ -1232,4 +1330,87 @@ fn with_official_rules_the_sandbox_answers_the_validators_verdict() {
         }
         assert!(reply.x_cart_id.is_some());
     }
+}
+
+#[test]
+fn jwt_and_cda_must_agree_on_patient_and_document_type() {
+    let env = env();
+    let payload = &sample_payloads()["JWT_LAB_PAYLOAD"];
+    let refusal = |overrides: Value| {
+        let (auth, sig) = env.resign(payload, overrides);
+        let reply = jwt_refusal(&env, &auth, &sig);
+        (
+            reply.status,
+            reply.body["type"].as_str().map(str::to_owned),
+            reply.body["instance"].as_str().map(str::to_owned),
+            reply.body["detail"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    // The kit's own claims agree with its LAB.pdf.
+    assert_eq!(refusal(json!({})).0, 200);
+    // The JWT names another patient than the CDA's patientRole/id.
+    let (status, t, instance, detail) =
+        refusal(json!({ "person_id": "RSSMRA80A01H501U^^^&2.16.840.1.113883.2.9.4.3.2&ISO" }));
+    assert_eq!(
+        (status, t.as_deref(), instance.as_deref()),
+        (403, Some("/msg/jwt-validation"), Some("/jwt-person-id")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("RSSMRA80A01H501U") && detail.contains("GTWGWY82B42G920M"),
+        "{detail}"
+    );
+    // The JWT announces another document type than the CDA's code (LDO for a LAB report).
+    let (status, t, instance, detail) =
+        refusal(json!({ "resource_hl7_type": "('34105-7^^2.16.840.1.113883.6.1')" }));
+    assert_eq!(
+        (status, t.as_deref(), instance.as_deref()),
+        (403, Some("/msg/jwt-validation"), Some("/jwt-document-type")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("('11502-2^^2.16.840.1.113883.6.1')"),
+        "{detail}"
+    );
+    // The same refusal on a publication, through the client, before the PDF signature and the
+    // remembered validation are looked at.
+    let mut config = env.config.clone();
+    config.profile.person_id = "RSSMRA80A01H501U^^^&2.16.840.1.113883.2.9.4.3.2&ISO".into();
+    let client = GatewayClient::from_config(&config).unwrap();
+    let (pdf, loinc) = lab();
+    let id = format!("2.16.840.1.113883.2.9.2.90.4.4^COH{}", uuid_like());
+    let refused = client
+        .create(Document { pdf: &pdf, loinc }, &publication(&id))
+        .unwrap();
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(problem(&refused).problem_type, ProblemType::JwtValidation);
+    assert_eq!(
+        problem(&refused).instance.as_deref(),
+        Some("/jwt-person-id")
+    );
+}
+
+#[test]
+fn a_remembered_validation_expires() {
+    let env = env_with(|o| o.validation_ttl = Duration::from_secs(1));
+    let client = env.client();
+    let (pdf, loinc) = lab();
+    let doc = Document { pdf: &pdf, loinc };
+    let validated = client
+        .validate(doc, &validation(Activity::Validation))
+        .unwrap();
+    assert_eq!(validated.status, 201, "{validated:?}");
+    // Expiry is checked at whole seconds: two seconds later the validation is gone.
+    std::thread::sleep(Duration::from_millis(2100));
+    let id = format!("2.16.840.1.113883.2.9.2.90.4.4^TTL{}", uuid_like());
+    let refused = client.create(doc, &publication(&id)).unwrap();
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(problem(&refused).problem_type, ProblemType::CdaMatch);
+    // A fresh VALIDATION makes the same document publishable again.
+    let again = client
+        .validate(doc, &validation(Activity::Validation))
+        .unwrap();
+    assert_eq!(again.status, 201);
+    let created = client.create(doc, &publication(&id)).unwrap();
+    assert_eq!(created.status, 202, "{created:?}");
 }

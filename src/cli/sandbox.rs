@@ -57,10 +57,20 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 2000)]
     crash_timeout_ms: u64,
     /// Validate CDA with the official rule files in DIR (laid out as the Ministry's catalog:
-    /// xsd/, schematron/, terminology/), as `fse cda validate --rules` does. Without it every
-    /// CDA is accepted.
-    #[arg(long, env = "FSE_CDA_RULES", value_name = "DIR")]
+    /// xsd/, schematron/, terminology/), as `fse cda validate --rules` does. Without it the
+    /// sandbox validates with the rules built into fse (our own schematron per document type,
+    /// no XSD): a pre-flight check, weaker than the gateway's.
+    #[arg(
+        long,
+        env = "FSE_CDA_RULES",
+        value_name = "DIR",
+        conflicts_with = "accept_any_cda"
+    )]
     rules: Option<PathBuf>,
+    /// Skip CDA validation: every extracted CDA is judged valid (JWT↔CDA coherence and the
+    /// PDF checks still apply). Wins over --rules and FSE_CDA_RULES.
+    #[arg(long)]
+    accept_any_cda: bool,
 }
 
 fn share(text: &str) -> Result<f64, String> {
@@ -116,11 +126,17 @@ pub fn run(cmd: SandboxCommand) -> anyhow::Result<ExitCode> {
                 drop_share: args.drop_share,
             };
             options.crash_timeout_delay = Duration::from_millis(args.crash_timeout_ms);
-            if let Some(rules) = &args.rules {
-                let validator = sandbox::RulesValidator::load(rules)
-                    .with_context(|| format!("loading CDA rules from {}", rules.display()))?;
-                options.validator = std::sync::Arc::new(validator);
-            }
+            options.jwt_cda_coherence = true;
+            options.validator = match (&args.rules, args.accept_any_cda) {
+                (_, true) => std::sync::Arc::new(sandbox::AcceptAllCda),
+                (Some(rules), false) => std::sync::Arc::new(
+                    sandbox::RulesValidator::load(rules)
+                        .with_context(|| format!("loading CDA rules from {}", rules.display()))?,
+                ),
+                (None, false) => std::sync::Arc::new(
+                    sandbox::RulesValidator::builtin().context("loading the built-in CDA rules")?,
+                ),
+            };
             sandbox::serve_until_ctrl_c(options, |url| {
                 println!("fse sandbox listening on {url} (API under {url}/v1); Ctrl-C stops it");
             })

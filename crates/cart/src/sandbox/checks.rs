@@ -5,8 +5,10 @@
 //! signature verified by `fse-pades`, judged as leniently as the gateway judges it (the last
 //! signature must be intact, embed its signer and carry `/M`; changes appended later are not
 //! refused). CDA validation is [`RulesValidator`] (the `fse-cda` validator over a rule set laid
-//! out as the Ministry's catalog) when the sandbox is given rules; without them the default
-//! [`AcceptAllCda`] judges every CDA valid.
+//! out as the Ministry's catalog) when the sandbox is given rules, or over the rules built into
+//! `fse-cda` ([`RulesValidator::builtin`], what `fse sandbox serve` uses by default);
+//! [`AcceptAllCda`] (the library default of [`super::ServeOptions`], and `serve
+//! --accept-any-cda`) judges every CDA valid.
 
 use crate::api::InjectionMode;
 use lopdf::{Document, Object};
@@ -49,22 +51,44 @@ impl CdaValidator for AcceptAllCda {
 /// The `fse-cda` validator: XSD, the schematron of the first templateId root, terminology.
 #[derive(Debug)]
 pub struct RulesValidator {
-    rules: fse_cda::validate::RuleSet,
+    rules: Rules,
+}
+
+#[derive(Debug)]
+enum Rules {
+    Dir(fse_cda::validate::RuleSet),
+    Builtin(fse_cda::validate::BuiltinRules),
 }
 
 impl RulesValidator {
     /// Loads the rule set at `dir` (`xsd/`, `schematron/`, `terminology/`, the index).
     pub fn load(dir: &std::path::Path) -> Result<RulesValidator, fse_cda::validate::RulesError> {
         Ok(RulesValidator {
-            rules: fse_cda::validate::RuleSet::load(dir)?,
+            rules: Rules::Dir(fse_cda::validate::RuleSet::load(dir)?),
         })
+    }
+
+    /// The rules built into `fse-cda` ([`fse_cda::validate::builtin_rules`]): our own
+    /// schematron per document type and a few code lists, no XSD. A pre-flight check, weaker
+    /// than the official rules of [`RulesValidator::load`].
+    pub fn builtin() -> Result<RulesValidator, fse_cda::validate::RulesError> {
+        Ok(RulesValidator {
+            rules: Rules::Builtin(fse_cda::validate::builtin_rules()?),
+        })
+    }
+
+    fn rule_set(&self) -> &fse_cda::validate::RuleSet {
+        match &self.rules {
+            Rules::Dir(r) => r,
+            Rules::Builtin(r) => r,
+        }
     }
 }
 
 impl CdaValidator for RulesValidator {
     fn validate(&self, cda: &[u8]) -> CdaVerdict {
         use fse_cda::validate::Outcome;
-        let verdict = match self.rules.validate(cda) {
+        let verdict = match self.rule_set().validate(cda) {
             Ok(v) => v,
             // A rule set that cannot judge this document (e.g. no schematron for its
             // templateId) leaves the gateway unable to validate it: a syntax refusal.

@@ -1,14 +1,32 @@
 //! Request handling of the sandbox: routing, the JWT pair, multipart parsing, the gateway's
 //! order of checks, state changes and the problem+json answers. Transport-free, so it is
 //! testable without sockets; [`super::server`] puts it behind rustls.
+//!
+//! Order of checks of a validation (the gateway's): JWT pair and claims → `activity` → PDF
+//! part → `cda.xml` extracted (`/msg/cda-element`) → JWT↔CDA coherence (403
+//! `/msg/jwt-validation`, instance `/jwt-person-id` or `/jwt-document-type`, the instances of
+//! the gateway's `PERSON_ID_MISMATCH` / `DOCUMENT_TYPE_MISMATCH`) → XSD (400 `/msg/syntax`) →
+//! schematron (422 `/msg/semantic`) → terminology (400 `/msg/vocabulary`). A publication adds
+//! `attachment_hash` (before extraction), then the PAdES signature and the remembered
+//! `VALIDATION` (after the CDA checks).
+//!
+//! Statuses, against spec v2.22, its OpenAPI (`swagger_gtw.yaml`) and error catalogue:
+//! - an invalid JWT (signature, expiry, `aud`, missing claim) is 403
+//!   `/msg/mandatory-element-token`: the spec's table gives 403 for "token jwt mancante o non
+//!   valido"; 401 is listed only as a generic "Unauthorized" (the front proxy's);
+//! - create/replace answer 202, and so do delete and metadata update (spec v2.17: "§8.2,
+//!   §9.2 aggiunto status code 202"; the OpenAPI lists 200 and 202, the sandbox sends 202);
+//! - choices where the spec is silent: an unsigned PDF, or one whose last signature fails, on
+//!   publication is 400 `/msg/sign-error` (the catalogue has no signature entry; the spec only
+//!   requires a PAdES-signed PDF); a second create of a published `identificativoDoc` is 409
+//!   `/msg/generic-error` (the OpenAPI lists 409 "Conflict" without a type); an unknown route is
+//!   404 `msg/record-not-found`, a known route with another method 405.
 
 // A refusal *is* the answer on this path (one per request), not an exceptional error: it is
 // returned by value, as the gateway builds its problem+json.
 #![allow(clippy::result_large_err)]
 
-use super::checks::{
-    cda_hash, cda_type_code, CdaValidator, CdaVerdict, PdfInspector, SignatureVerdict,
-};
+use super::checks::{cda_hash, CdaValidator, CdaVerdict, PdfInspector, SignatureVerdict};
 use super::store::{CartLogEntry, DocumentRecord, Store};
 use crate::api::{
     Activity, GatewayResponse, InjectionMode, MetadataRequest, Operation, Problem, ProblemType,
@@ -74,6 +92,11 @@ pub struct GatewayOptions {
     pub prefix: String,
     /// Delay before the 504 of `CRASH_TIMEOUT_`.
     pub crash_timeout_delay: Duration,
+    /// How long a `VALIDATION` stays usable for a publication (default: the gateway's 5 days,
+    /// [`super::store::VALIDATION_TTL_SECONDS`]).
+    pub validation_ttl: Duration,
+    /// Check the JWT↔CDA coherence (`person_id`, `resource_hl7_type`) as the gateway does.
+    pub jwt_cda_coherence: bool,
 }
 
 impl Default for GatewayOptions {
@@ -81,6 +104,8 @@ impl Default for GatewayOptions {
         GatewayOptions {
             prefix: String::new(),
             crash_timeout_delay: Duration::from_secs(2),
+            validation_ttl: Duration::from_secs(super::store::VALIDATION_TTL_SECONDS as u64),
+            jwt_cda_coherence: true,
         }
     }
 }
@@ -275,6 +300,47 @@ fn percent_decode(segment: &str) -> String {
 fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err("PDF parser failed on this input".to_owned()))
+}
+
+/// The gateway's JWT↔CDA coherence check, after extraction and before the XSD: the fiscal code
+/// of `person_id` must be a `patientRole/id/@extension` (else 403 `/msg/jwt-validation`,
+/// instance `/jwt-person-id`) and `resource_hl7_type` must be `('CODE^^CODESYSTEM')` of the
+/// document's first `code` (else the same type with instance `/jwt-document-type`), the
+/// instances of the gateway's `PERSON_ID_MISMATCH` and `DOCUMENT_TYPE_MISMATCH`. A CDA that is
+/// not well-formed XML cannot be checked: the XSD stage's `/msg/syntax` (400).
+fn coherence(claims: &SignatureClaims, cda: &[u8]) -> Result<(), Problem> {
+    use fse_cda::validate::{check_jwt_coherence, JwtMismatch};
+    let doc = fse_cda::xml::parse(cda).map_err(|e| {
+        Problem::new(ProblemType::Syntax, format!("CDA non ben formato: {e}"))
+            .with_instance("/validation/error")
+    })?;
+    let hl7_type = claims.resource_hl7_type.as_deref();
+    let mismatch = check_jwt_coherence(&doc, &claims.person_id, hl7_type.unwrap_or_default())
+        .into_iter()
+        // An operation whose token need not carry resource_hl7_type is not checked on it.
+        .find(|m| hl7_type.is_some() || !matches!(m, JwtMismatch::ResourceHl7Type { .. }));
+    match mismatch {
+        None => Ok(()),
+        Some(JwtMismatch::PersonId {
+            fiscal_code,
+            patient_ids,
+        }) => Err(Problem::new(
+            ProblemType::JwtValidation,
+            format!(
+                "person_id {fiscal_code:?} diverso dal paziente del CDA ({})",
+                patient_ids.join(", ")
+            ),
+        )
+        .with_instance("/jwt-person-id")),
+        Some(JwtMismatch::ResourceHl7Type { value, expected }) => Err(Problem::new(
+            ProblemType::JwtValidation,
+            format!(
+                "resource_hl7_type {value} diverso dal tipo documento del CDA {}",
+                expected.as_deref().unwrap_or("(assente)")
+            ),
+        )
+        .with_instance("/jwt-document-type")),
+    }
 }
 
 /// The route of a path under `/v1`.
@@ -637,20 +703,8 @@ impl Gateway {
             &claims.subject_organization_id,
             &hash,
         ));
-        if let (Some(jwt_type), Some(cda_type)) = (
-            claims
-                .resource_hl7_type
-                .as_deref()
-                .and_then(crate::jwt::parse_resource_hl7_type),
-            cda_type_code(&cda),
-        ) {
-            if jwt_type != cda_type {
-                return Err(Problem::new(
-                    ProblemType::JwtValidation,
-                    format!("resource_hl7_type {jwt_type} diverso dal tipo documento del CDA {cda_type}"),
-                )
-                .with_instance("/jwt-document-type"));
-            }
+        if self.options.jwt_cda_coherence {
+            coherence(claims, &cda)?;
         }
         let fail = |t: ProblemType, d: String, instance: &str| {
             Err(Problem::new(t, d).with_instance(instance))
@@ -704,7 +758,12 @@ impl Gateway {
             Activity::Validation => {
                 let wii = ctx.wii.clone().unwrap_or_default();
                 self.store
-                    .remember_validation(&hash, &wii, unix_now() as i64)
+                    .remember_validation(
+                        &hash,
+                        &wii,
+                        unix_now() as i64,
+                        i64::try_from(self.options.validation_ttl.as_secs()).unwrap_or(i64::MAX),
+                    )
                     .map_err(|e| Problem::new(ProblemType::GenericError, e.to_string()))?;
                 201
             }

@@ -7,8 +7,13 @@
 //! - state (remembered validations, documents, transaction events, every `X-CART-id` sent)
 //!   lives in SQLite in the directory ([`store`]), so restarts keep it.
 //!
-//! CDA validation and PAdES verification are behind the [`checks`] traits; their defaults
-//! are placeholders (see that module).
+//! The gateway's checks ([`gateway`] lists their order and the statuses): both JWTs, the
+//! JWT↔CDA coherence, PAdES verification through `fse-pades` ([`PadesInspector`]) and CDA
+//! validation behind the [`checks`] traits: `fse sandbox serve` validates with the rules
+//! built into `fse-cda` ([`RulesValidator::builtin`]), or the official ones with `--rules DIR`
+//! ([`RulesValidator::load`]), or not at all with `--accept-any-cda` ([`AcceptAllCda`], also
+//! the library default of [`ServeOptions::new`]). A `VALIDATION` is remembered by the hash of
+//! its CDA with `legalAuthenticator` blanked for [`ServeOptions::validation_ttl`] (5 days).
 
 pub mod checks;
 pub mod gateway;
@@ -84,7 +89,9 @@ pub fn sandbox_profile() -> RequestProfile {
     RequestProfile {
         subject: "RSSMRA80A01D612X^^^&2.16.840.1.113883.2.9.4.3.2&ISO".into(),
         subject_role: "AAS".into(),
-        person_id: "BNCLRA85C41D612Y^^^&2.16.840.1.113883.2.9.4.3.2&ISO".into(),
+        // The patient of the accreditation kit's sample documents, so that they pass the
+        // gateway's JWT↔CDA coherence check out of the box.
+        person_id: "GTWGWY82B42G920M^^^&2.16.840.1.113883.2.9.4.3.2&ISO".into(),
         locality: "OSPEDALE DI PROVA^^^^^&2.16.840.1.113883.2.9.4.1.2&ISO^^^^090999".into(),
         subject_organization_id: "090".into(),
         subject_organization: "Regione Toscana".into(),
@@ -120,6 +127,7 @@ pub fn client_config(addr: SocketAddr, prefix: &str, dir: &Path) -> ClientConfig
         },
         profile: sandbox_profile(),
         base_dir: dir.to_owned(),
+        ..ClientConfig::default()
     }
 }
 
@@ -159,7 +167,15 @@ pub struct ServeOptions {
     pub faults: Faults,
     /// Delay of `CRASH_TIMEOUT_`.
     pub crash_timeout_delay: Duration,
-    /// CDA validator (placeholder default).
+    /// How long a `VALIDATION` is remembered (default 5 days, as the gateway).
+    pub validation_ttl: Duration,
+    /// Refuse a JWT whose `person_id` / `resource_hl7_type` disagree with the CDA, as the
+    /// gateway does (403 `/msg/jwt-validation`). `fse sandbox serve` always checks it; the
+    /// library default is off for now because [`crate::client::GatewayClient`] signs every
+    /// document with the one `person_id` of its profile, so batches of several patients
+    /// would be refused.
+    pub jwt_cda_coherence: bool,
+    /// CDA validator (default [`AcceptAllCda`]; the CLI uses the built-in rules).
     pub validator: Arc<dyn CdaValidator>,
     /// PDF inspector (placeholder default).
     pub inspector: Arc<dyn PdfInspector>,
@@ -183,6 +199,8 @@ impl ServeOptions {
             listen: None,
             faults: Faults::default(),
             crash_timeout_delay: Duration::from_secs(2),
+            validation_ttl: Duration::from_secs(store::VALIDATION_TTL_SECONDS as u64),
+            jwt_cda_coherence: false,
             validator: Arc::new(AcceptAllCda),
             inspector: Arc::new(PadesInspector),
         }
@@ -230,6 +248,8 @@ async fn prepare(options: &ServeOptions) -> Result<Prepared, SandboxError> {
         GatewayOptions {
             prefix,
             crash_timeout_delay: options.crash_timeout_delay,
+            validation_ttl: options.validation_ttl,
+            jwt_cda_coherence: options.jwt_cda_coherence,
         },
         verifier,
         store,

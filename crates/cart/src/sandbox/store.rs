@@ -157,17 +157,19 @@ impl Store {
         })
     }
 
-    /// Remembers a `VALIDATION` of `cda_hash` at `now` (seconds).
+    /// Remembers a `VALIDATION` of `cda_hash` at `now` (seconds) for `ttl` seconds (the
+    /// gateway's [`VALIDATION_TTL_SECONDS`]).
     pub fn remember_validation(
         &self,
         cda_hash: &str,
         wii: &str,
         now: i64,
+        ttl: i64,
     ) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO validations (cda_hash, workflow_instance_id, validated_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![cda_hash, wii, now, now + VALIDATION_TTL_SECONDS],
+                params![cda_hash, wii, now, now.saturating_add(ttl)],
             )
             .map(|_| ())
         })
@@ -247,5 +249,32 @@ impl Store {
     /// Events of a trace id.
     pub fn events_by_trace(&self, trace_id: &str) -> Result<Vec<StatusEvent>, StoreError> {
         self.events_where("trace_id", trace_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_validation_expires_after_its_ttl() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let t0 = 1_700_000_000;
+        store
+            .remember_validation("h", "wii", t0, VALIDATION_TTL_SECONDS)
+            .unwrap();
+        let last = t0 + VALIDATION_TTL_SECONDS - 1;
+        assert_eq!(store.validation("h", last).unwrap().as_deref(), Some("wii"));
+        assert_eq!(store.validation("h", last + 1).unwrap(), None);
+        assert_eq!(store.validation("other", t0).unwrap(), None);
+        // A new VALIDATION of the same CDA starts a fresh period.
+        store
+            .remember_validation("h", "wii2", last + 1, VALIDATION_TTL_SECONDS)
+            .unwrap();
+        assert_eq!(
+            store.validation("h", last + 2).unwrap().as_deref(),
+            Some("wii2")
+        );
     }
 }

@@ -185,6 +185,29 @@ fn publishes_every_fixture_with_the_embedded_sandbox() {
         &["journal", "list", "--journal", journal.to_str().unwrap()],
     );
     assert!(String::from_utf8_lossy(&list.stdout).contains(&format!("published={expected}")));
+
+    // The README's main job, run again: a throw-away sandbox is another gateway, so the
+    // journal's earlier publications (to a gateway that no longer exists) do not block it.
+    let again = fse(
+        tmp.path(),
+        &[
+            "batch",
+            "publish",
+            fixtures.to_str().unwrap(),
+            "--sandbox",
+            "--rate",
+            "0",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(json(&again)["counts"]["published"], expected);
 }
 
 #[test]

@@ -121,3 +121,114 @@ fn gateway_without_config_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
 }
+
+/// `fse config check` and `fse cart call` against the sandbox: identities shown without any
+/// secret, reachability with the answer's X-CART-id, environment overrides, and a journaled
+/// call to another CART service whose X-CART-id is the one the sandbox logged.
+#[test]
+fn config_check_and_cart_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sb");
+    sandbox::init(&dir, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let sb = Sandbox::start(ServeOptions::new(&dir)).unwrap();
+    let mut config = ClientConfig::load(&dir.join("fse.toml")).unwrap();
+    config.gateway.base_url = sb.base_url().to_owned();
+    config.gateway.audience = Some(sb.audience());
+    // A PKCS#12 client identity whose password must never be printed.
+    config.tls = fse_cart::client::config::IdentitySection {
+        p12: Some("client.p12".into()),
+        p12_password_env: Some("FSE_TEST_P12_PASSWORD".into()),
+        ..Default::default()
+    };
+    config.cart.apis.insert(
+        "piano-terapeutico".into(),
+        format!("{}/pt/v1", sb.base_url()),
+    );
+    let config_path = dir.join("live.toml");
+    std::fs::write(&config_path, config.to_toml().unwrap()).unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(common::fse_bin());
+        cmd.arg("--config").arg(&config_path).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let password = fse_cart::sandbox::identities::P12_PASSWORD.to_owned();
+    let env = [("FSE_TEST_P12_PASSWORD", password.as_str())];
+    let out = run(&["config", "check", "--format", "json"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["reachable"], true, "{v}");
+    assert!(v["x_cart_id"].is_string(), "{v}");
+    assert!(v["tls"]["Ok"]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("fse-sandbox-client"));
+    assert!(v["signer"]["Ok"]["days_left"].as_i64().unwrap() > 0);
+    // (The sandbox's password is also a word of its certificates' names: look for it as a
+    // value.)
+    assert!(!stdout.contains(&format!("\"{password}\"")), "{stdout}");
+    let logged: Vec<String> = sandbox::cart_log(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.x_cart_id)
+        .collect();
+    assert!(logged.contains(&v["x_cart_id"].as_str().unwrap().to_owned()));
+
+    // An environment override wins over the file: an unreachable gateway is reported, exit 1.
+    let mut env2 = env.to_vec();
+    env2.push(("FSE_GATEWAY_BASE_URL", "https://127.0.0.1:9"));
+    env2.push(("FSE_GATEWAY_CONNECT_TIMEOUT_SECONDS", "2"));
+    let out = run(&["config", "check"], &env2);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("reachable:     NO"), "{text}");
+    assert!(text.contains("FSE_GATEWAY_BASE_URL"), "{text}");
+
+    // fse cart call: journaled with the X-CART-id the sandbox sent.
+    let body = dir.join("body.json");
+    std::fs::write(&body, br#"{"idPiano": "PT-1"}"#).unwrap();
+    let out = run(
+        &[
+            "cart",
+            "call",
+            "piano-terapeutico",
+            "--method",
+            "post",
+            "--path",
+            "/piani",
+            "--json",
+            body.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(v["operation"], "cart-call");
+    assert_eq!(v["method"], "POST");
+    // The sandbox serves only the gateway: a 404 problem, exit 1, still journaled.
+    assert_eq!(
+        (out.status.code(), v["status"].as_u64()),
+        (Some(1), Some(404))
+    );
+    let x_cart_id = v["x_cart_id"].as_str().unwrap().to_owned();
+    let journal = fse_cart::journal::Journal::open(&dir.join("fse-journal.sqlite")).unwrap();
+    let calls = journal.cart_calls().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].x_cart_id.as_deref(), Some(x_cart_id.as_str()));
+    assert_eq!(calls[0].api, "piano-terapeutico");
+    assert_eq!(calls[0].http_status, Some(404));
+    assert!(sandbox::cart_log(&dir)
+        .unwrap()
+        .iter()
+        .any(|e| e.x_cart_id == x_cart_id));
+    sb.stop();
+}

@@ -2,6 +2,10 @@
 //! (see `fse_cart::batch`). Progress goes to stderr (a bar on a terminal, plain lines
 //! otherwise); the summary to stdout (text or `--format json`).
 //!
+//! Defaults come from the configuration (`[batch] jobs, rate`, `[publication]`, `[rules] dir`,
+//! each overridable by `FSE_<SECTION>_<KEY>`); command-line options win. A `NAME.meta.json`
+//! next to a document overrides `[publication]` keys for that document.
+//!
 //! Exit codes: 0 every document published, 1 some failed or unfinished, 2 usage/input/IO.
 
 use super::{EXIT_INVALID, EXIT_OK};
@@ -14,7 +18,7 @@ use fse_cart::journal::{DocState, Journal, JOURNAL_FILE};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
@@ -43,12 +47,20 @@ pub struct CommonArgs {
     /// Keep the sandbox's state in DIR (created if missing; needed to resume a sandbox batch).
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     sandbox_dir: Option<PathBuf>,
-    /// Documents processed in parallel.
-    #[arg(long, default_value_t = 4)]
-    jobs: usize,
-    /// Most gateway calls per second, all workers together (0: unbounded).
-    #[arg(long, default_value_t = 20.0)]
-    rate: f64,
+    /// Documents processed in parallel (default: `[batch] jobs`, else 4).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Most gateway calls per second, all workers together, 0 = unbounded (default:
+    /// `[batch] rate`, else 20).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Validate every CDA locally with the official rule folder DIR before sending (default:
+    /// `[rules] dir`, else fse's built-in rules); a document refused here is not sent.
+    #[arg(long, env = "FSE_CDA_RULES", value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Skip the local validation (the gateway still validates).
+    #[arg(long, conflicts_with = "rules")]
+    no_local_validation: bool,
     /// Keep every signed PDF as DIR/NAME.pdf (the files `fse journal export --format
     /// data-json` lists).
     #[arg(long, short, value_name = "DIR")]
@@ -111,6 +123,9 @@ impl Drop for SandboxDir {
 }
 
 struct Setup {
+    config: ClientConfig,
+    /// The gateway's identity for exactly-once across batches (see `BatchOptions::gateway`).
+    gateway: String,
     client: GatewayClient,
     signer: fse_pades::SignerIdentity,
     journal: Journal,
@@ -145,6 +160,8 @@ fn setup(common: &CommonArgs, config: Option<&Path>) -> anyhow::Result<Setup> {
         let client = GatewayClient::from_config(&cfg)?;
         let signer = batch::pades_signer(&cfg)?;
         return Ok(Setup {
+            gateway: format!("sandbox:{}", dir.path.display()),
+            config: cfg,
             client,
             signer,
             journal,
@@ -153,23 +170,42 @@ fn setup(common: &CommonArgs, config: Option<&Path>) -> anyhow::Result<Setup> {
         });
     }
     let config = config.ok_or_else(|| anyhow!("--config FILE is required (or use --sandbox)"))?;
-    let cfg = ClientConfig::load(config)?;
+    let cfg = ClientConfig::load_with_env(Some(config))?;
     Ok(Setup {
+        gateway: cfg.gateway.base_url.clone(),
         client: GatewayClient::from_config(&cfg)?,
         signer: batch::pades_signer(&cfg)?,
+        config: cfg,
         journal,
         _sandbox: None,
         _dir: None,
     })
 }
 
-fn options(common: &CommonArgs) -> BatchOptions {
-    BatchOptions {
-        jobs: common.jobs.max(1),
-        max_calls_per_second: common.rate.max(0.0),
+/// Options from the command line over the configuration's `[batch]`, `[publication]` and
+/// `[rules]`.
+fn options(common: &CommonArgs, config: &ClientConfig) -> anyhow::Result<BatchOptions> {
+    let rules_dir = match &common.rules {
+        Some(d) => Some(d.clone()),
+        None => config.rules.dir.as_ref().map(|d| config.base_dir.join(d)),
+    };
+    let local_validator = match (rules_dir, common.no_local_validation) {
+        (_, true) => None,
+        (Some(dir), false) => {
+            Some(Arc::new(batch::RulesValidator::load(&dir)?) as Arc<dyn batch::LocalValidator>)
+        }
+        (None, false) => {
+            Some(Arc::new(batch::RulesValidator::builtin()?) as Arc<dyn batch::LocalValidator>)
+        }
+    };
+    Ok(BatchOptions {
+        jobs: common.jobs.or(config.batch.jobs).unwrap_or(4).max(1),
+        max_calls_per_second: common.rate.or(config.batch.rate).unwrap_or(20.0).max(0.0),
         output_dir: common.output.clone(),
+        defaults: config.publication.clone(),
+        local_validator,
         ..BatchOptions::default()
-    }
+    })
 }
 
 /// Runs `fse batch …`.
@@ -177,7 +213,8 @@ pub fn run(cmd: BatchCommand, config: Option<&Path>) -> anyhow::Result<ExitCode>
     let (common, summary) = match cmd {
         BatchCommand::Publish(args) => {
             let s = setup(&args.common, config)?;
-            let mut opts = options(&args.common);
+            let mut opts = options(&args.common, &s.config)?;
+            opts.gateway = s.gateway.clone();
             if args.unique_ids || args.common.sandbox {
                 opts.id_policy = IdPolicy::CdaIdWithHash;
             }
@@ -197,7 +234,8 @@ pub fn run(cmd: BatchCommand, config: Option<&Path>) -> anyhow::Result<ExitCode>
         }
         BatchCommand::Resume(args) => {
             let s = setup(&args.common, config)?;
-            let opts = options(&args.common);
+            let mut opts = options(&args.common, &s.config)?;
+            opts.gateway = s.gateway.clone();
             let reporter = Reporter::new();
             let summary =
                 batch::resume(&s.journal, &s.client, &s.signer, args.batch, &opts, &|p| {

@@ -200,7 +200,7 @@ pub fn run(cmd: GatewayCommand, config: Option<&Path>) -> anyhow::Result<ExitCod
         eprintln!("fse: error: `fse gateway` needs --config FILE (or FSE_CONFIG); `fse sandbox init DIR` writes one");
         return Ok(ExitCode::from(EXIT_USAGE));
     };
-    let config = ClientConfig::load(config_path)?;
+    let config = ClientConfig::load_with_env(Some(config_path))?;
     let client = GatewayClient::from_config(&config).context("setting up the gateway client")?;
     let outcome = match cmd {
         GatewayCommand::Validate(args) => {

@@ -1,4 +1,4 @@
-//! `fse journal list|show|export`: reports of the batch journal (located by `--journal`, else
+//! `fse journal list|show|export|cart-calls`: reports of the batch journal (located by `--journal`, else
 //! next to `--config`, else `./fse-journal.sqlite`).
 //!
 //! Exit codes: 0 ok, 2 usage/input/IO (missing journal, unknown batch).
@@ -20,6 +20,8 @@ pub enum JournalCommand {
     Show(ShowArgs),
     /// Every call record (or the accreditation data.json) as CSV or JSON.
     Export(ExportArgs),
+    /// Calls to other CART services (`fse cart call`) as JSON.
+    CartCalls(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +102,10 @@ pub fn run(cmd: JournalCommand, config: Option<&Path>) -> anyhow::Result<ExitCod
                 );
             }
         }
+        JournalCommand::CartCalls(args) => {
+            let j = open(&args.location, config)?;
+            println!("{}", serde_json::to_string_pretty(&j.cart_calls()?)?);
+        }
         JournalCommand::Show(args) => {
             let j = open(&args.location, config)?;
             let batch = match args.batch {
@@ -127,7 +133,7 @@ pub fn run(cmd: JournalCommand, config: Option<&Path>) -> anyhow::Result<ExitCod
                 ExportFormat::DataJson => {
                     let (vendor, id, version) = match config {
                         Some(c) => {
-                            let p = ClientConfig::load(c)?.profile;
+                            let p = ClientConfig::load_with_env(Some(c))?.profile;
                             (
                                 p.subject_application_vendor,
                                 p.subject_application_id,

@@ -2,9 +2,11 @@
 //! clap type plus a `run` function returning the process exit code.
 
 pub mod batch;
+pub mod cart;
 pub mod cda;
 pub mod cda_build;
 pub mod cda_validate;
+pub mod config;
 pub mod dev;
 pub mod gateway;
 pub mod journal;
@@ -35,7 +37,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// CDA documents: build them from a JSON report model.
+    /// CDA documents: build them from a JSON report model, validate them like the gateway.
     #[command(subcommand)]
     Cda(cda::CdaCommand),
     /// PDF: embed the CDA, sign PAdES B-B, verify, extract, render.
@@ -58,6 +60,13 @@ enum Command {
     /// Reports of the batch journal: list, show, export (CSV, JSON, accreditation data.json).
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Configuration: check the identities and reach the gateway; list the environment
+    /// overrides.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Other CART services (mTLS, journaled with their X-CART-id): `fse cart call API`.
+    #[command(subcommand)]
+    Cart(cart::CartCommand),
 }
 
 impl Cli {
@@ -71,6 +80,8 @@ impl Cli {
             Command::Gateway(cmd) => gateway::run(cmd, self.config.as_deref()),
             Command::Batch(cmd) => batch::run(cmd, self.config.as_deref()),
             Command::Journal(cmd) => journal::run(cmd, self.config.as_deref()),
+            Command::Config(cmd) => config::run(cmd, self.config.as_deref()),
+            Command::Cart(cmd) => cart::run(cmd, self.config.as_deref()),
         }
     }
 }

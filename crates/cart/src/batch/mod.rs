@@ -13,13 +13,18 @@
 //! outcome after. [`resume`] settles a create with intent but no outcome (or without answer)
 //! by a status query on the validation's workflow instance, never by a blind resend.
 //!
-//! Local validation is a hook ([`LocalValidator`]); none is wired yet (the `fse-cda`
-//! validator is in progress), so the step is skipped when [`BatchOptions::local_validator`]
-//! is `None`.
+//! Local validation ([`LocalValidator`]) runs before anything is sent: [`RulesValidator`]
+//! judges the CDA with a `fse_cda::validate::RuleSet` (the official rule folder named by
+//! `[rules] dir`, `--rules` or `FSE_CDA_RULES`, else `fse_cda`'s built-in rules); a document
+//! it refuses ends `failed` with the verdict as its reason and makes no gateway call.
+//!
+//! Publication metadata: [`BatchOptions::defaults`] (the configuration's `[publication]`),
+//! overridden per document by a sidecar `NAME.meta.json` holding any of the same keys
+//! (`{"tipo_attivita_clinica": "CON", "identificativo_rep": "…"}`); unknown keys are refused.
 
 use crate::api::{
-    Activity, AssettoOrganizzativo, HealthDataFormat, InjectionMode, Problem, PublicationRequest,
-    TipoAttivitaClinica, TipoDocumentoLivAlto, TipologiaStruttura, ValidationRequest,
+    Activity, HealthDataFormat, InjectionMode, Problem, PublicationRequest, TipoDocumentoLivAlto,
+    ValidationRequest,
 };
 use crate::client::config::ClientConfig;
 use crate::client::{ClientError, Document, GatewayClient, LostCreate, Reply};
@@ -57,6 +62,103 @@ pub trait LocalValidator: Send + Sync {
     fn validate(&self, cda: &[u8]) -> Result<(), String>;
 }
 
+/// [`LocalValidator`] over a rule set: refuses what the gateway would refuse
+/// (`SYNTAX_ERROR`, `SEMANTIC_ERROR`, `VOCABULARY_ERROR`); warnings pass.
+#[derive(Debug)]
+pub struct RulesValidator {
+    rules: Rules,
+}
+
+#[derive(Debug)]
+enum Rules {
+    /// An official rule folder.
+    Dir(fse_cda::validate::RuleSet),
+    /// `fse_cda`'s built-in pre-flight rules (no XSD).
+    Builtin(fse_cda::validate::BuiltinRules),
+}
+
+impl RulesValidator {
+    /// Loads the rule folder (each schematron is compiled when a document first needs it).
+    pub fn load(dir: &Path) -> Result<RulesValidator, BatchError> {
+        let rules = fse_cda::validate::RuleSet::load(dir)
+            .map_err(|e| BatchError::Setup(format!("rules {}: {e}", dir.display())))?;
+        Ok(RulesValidator {
+            rules: Rules::Dir(rules),
+        })
+    }
+
+    /// The rules built into `fse` (a pre-flight check; the official folder checks more).
+    pub fn builtin() -> Result<RulesValidator, BatchError> {
+        let rules = fse_cda::validate::builtin_rules()
+            .map_err(|e| BatchError::Setup(format!("built-in rules: {e}")))?;
+        Ok(RulesValidator {
+            rules: Rules::Builtin(rules),
+        })
+    }
+
+    fn rule_set(&self) -> &fse_cda::validate::RuleSet {
+        match &self.rules {
+            Rules::Dir(r) => r,
+            Rules::Builtin(r) => r,
+        }
+    }
+}
+
+/// One line for a refusal: outcome, then the first findings with their positions.
+pub fn verdict_reason(v: &fse_cda::validate::Verdict) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(v.xsd_errors.iter().take(3).cloned());
+    parts.extend(v.failed_asserts.iter().take(3).map(|f| {
+        format!(
+            "{}line {}: {}",
+            f.id.as_deref().map(|i| format!("{i} ")).unwrap_or_default(),
+            f.line,
+            f.text
+        )
+    }));
+    if let Some(e) = &v.vocabulary_error {
+        parts.push(e.clone());
+    }
+    let more = v.xsd_errors.len().saturating_sub(3) + v.failed_asserts.len().saturating_sub(3);
+    if more > 0 {
+        parts.push(format!("{more} more"));
+    }
+    format!("{} ({}): {}", v.outcome.as_str(), v.http, parts.join("; "))
+}
+
+impl LocalValidator for RulesValidator {
+    fn validate(&self, cda: &[u8]) -> Result<(), String> {
+        let verdict = self.rule_set().validate(cda).map_err(|e| e.to_string())?;
+        if verdict.outcome.accepted() {
+            Ok(())
+        } else {
+            Err(verdict_reason(&verdict))
+        }
+    }
+}
+
+/// Reads the sidecar `NAME.meta.json` of a source (if present) over `defaults`.
+pub fn document_defaults(
+    source: &Path,
+    defaults: &PublicationDefaults,
+) -> Result<PublicationDefaults, String> {
+    let sidecar = source.with_extension("meta.json");
+    let bytes = match std::fs::read(&sidecar) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(defaults.clone()),
+        Err(e) => return Err(format!("{}: {e}", sidecar.display())),
+    };
+    let bad = |e: serde_json::Error| format!("{}: {e}", sidecar.display());
+    let overrides: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(bad)?;
+    let mut merged = match serde_json::to_value(defaults).map_err(bad)? {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(overrides);
+    serde_json::from_value(serde_json::Value::Object(merged)).map_err(bad)
+}
+
 /// How `identificativoDoc` is derived from the CDA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,39 +170,7 @@ pub enum IdPolicy {
     CdaIdWithHash,
 }
 
-/// Publication metadata applied to every document (`PublicationCreationReqDTO` fields that
-/// the CDA does not carry). `tipo_documento_liv_alto` defaults from the document type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublicationDefaults {
-    /// `tipologiaStruttura`.
-    pub tipologia_struttura: TipologiaStruttura,
-    /// `assettoOrganizzativo`.
-    pub assetto_organizzativo: AssettoOrganizzativo,
-    /// `tipoAttivitaClinica`.
-    pub tipo_attivita_clinica: TipoAttivitaClinica,
-    /// `identificativoRep`.
-    pub identificativo_rep: String,
-    /// `tipoDocumentoLivAlto`; by document type when absent.
-    #[serde(default)]
-    pub tipo_documento_liv_alto: Option<TipoDocumentoLivAlto>,
-    /// `attiCliniciRegoleAccesso`.
-    #[serde(default)]
-    pub atti_clinici_regole_accesso: Option<Vec<String>>,
-}
-
-impl Default for PublicationDefaults {
-    fn default() -> Self {
-        PublicationDefaults {
-            tipologia_struttura: TipologiaStruttura::Ospedale,
-            assetto_organizzativo: AssettoOrganizzativo::Psc001,
-            tipo_attivita_clinica: TipoAttivitaClinica::Phr,
-            identificativo_rep: "2.16.840.1.113883.2.9.2.90.4.5.1".into(),
-            tipo_documento_liv_alto: None,
-            atti_clinici_regole_accesso: None,
-        }
-    }
-}
+pub use crate::client::config::PublicationDefaults;
 
 /// Batch options.
 #[derive(Clone)]
@@ -117,6 +187,10 @@ pub struct BatchOptions {
     pub local_validator: Option<Arc<dyn LocalValidator>>,
     /// Where to keep each signed PDF as `NAME.pdf` (subfolders kept); `None` = not kept.
     pub output_dir: Option<PathBuf>,
+    /// The gateway this batch publishes to (its base URL; a throw-away sandbox's directory).
+    /// Exactly-once across batches is judged among batches that published to the same
+    /// gateway: a document published to a sandbox that no longer exists is not published.
+    pub gateway: String,
 }
 
 impl std::fmt::Debug for BatchOptions {
@@ -140,6 +214,7 @@ impl Default for BatchOptions {
             defaults: PublicationDefaults::default(),
             local_validator: None,
             output_dir: None,
+            gateway: String::new(),
         }
     }
 }
@@ -225,6 +300,10 @@ pub fn discover(dir: &Path) -> Result<Vec<Source>, BatchError> {
             let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else {
                 continue;
             };
+            // `NAME.meta.json`: publication metadata of NAME, not a document.
+            if file_name.to_ascii_lowercase().ends_with(".meta.json") {
+                continue;
+            }
             let rel_dir = path
                 .parent()
                 .and_then(|p| p.strip_prefix(root).ok())
@@ -333,8 +412,20 @@ pub fn pades_signer(config: &ClientConfig) -> Result<fse_pades::SignerIdentity, 
     }
 }
 
-/// `ClinicalDocument/id` (`root`, `extension`) and `code/@code` of a CDA.
-fn cda_header(cda: &[u8]) -> Result<(String, String), String> {
+/// What the pipeline reads from a CDA header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Header {
+    /// `ClinicalDocument/id` as `root^extension`.
+    id: String,
+    /// `code/@code` (LOINC).
+    loinc: String,
+    /// The first `recordTarget/patientRole/id` as CX (`EXT^^^&ROOT&ISO`): the JWT's
+    /// `person_id`, which the gateway requires to be the document's patient.
+    person_id: Option<String>,
+}
+
+/// Reads the [`Header`] of a CDA.
+fn cda_header(cda: &[u8]) -> Result<Header, String> {
     let doc = fse_cda::xml::parse(cda).map_err(|e| format!("CDA not readable: {e}"))?;
     let root = doc
         .document_element()
@@ -354,7 +445,22 @@ fn cda_header(cda: &[u8]) -> Result<(String, String), String> {
         .and_then(|c| doc.attribute(c, "code"))
         .filter(|c| !c.is_empty())
         .ok_or("ClinicalDocument/code/@code is missing")?;
-    Ok((format!("{id_root}^{id_ext}"), code.to_owned()))
+    let person_id = child("recordTarget")
+        .and_then(|rt| {
+            doc.child_elements(rt)
+                .find(|&c| doc.local_name(c) == "patientRole")
+        })
+        .and_then(|pr| doc.child_elements(pr).find(|&c| doc.local_name(c) == "id"))
+        .and_then(|pid| {
+            let ext = doc.attribute(pid, "extension").filter(|e| !e.is_empty())?;
+            let root = doc.attribute(pid, "root").unwrap_or_default();
+            Some(format!("{ext}^^^&{root}&ISO"))
+        });
+    Ok(Header {
+        id: format!("{id_root}^{id_ext}"),
+        loinc: code.to_owned(),
+        person_id,
+    })
 }
 
 /// `tipoDocumentoLivAlto` by LOINC document code.
@@ -367,6 +473,13 @@ fn high_level_type(loinc: &str) -> TipoDocumentoLivAlto {
         "82593-5" => TipoDocumentoLivAlto::Cer,
         _ => TipoDocumentoLivAlto::Ref,
     }
+}
+
+/// Waits before attempt `attempt + 1`: 200 ms, 400 ms, 800 ms… (at most 6.4 s).
+fn backoff(attempt: u32) {
+    std::thread::sleep(Duration::from_millis(
+        200u64 << attempt.saturating_sub(1).min(5),
+    ));
 }
 
 /// Everything a worker needs.
@@ -465,7 +578,12 @@ impl Context<'_> {
         } else {
             raw
         };
-        let (cda_id, loinc) = cda_header(&cda).map_err(Stop::Failed)?;
+        let Header {
+            id: cda_id,
+            loinc,
+            person_id,
+        } = cda_header(&cda).map_err(Stop::Failed)?;
+        let person_id = person_id.as_deref();
         let id_doc = match self.options.id_policy {
             IdPolicy::CdaId => cda_id,
             IdPolicy::CdaIdWithHash => {
@@ -483,7 +601,9 @@ impl Context<'_> {
             )));
         }
         j.set_state(doc.id, DocState::Built, None)?;
-        // Local validation hook (skipped when none is configured).
+        // Publication metadata (sidecar over the defaults): checked before any call.
+        let d = document_defaults(source, &self.options.defaults).map_err(Stop::Failed)?;
+        // Local validation (skipped when no rules are configured): no call for a refusal.
         if let Some(v) = &self.options.local_validator {
             v.validate(&cda)
                 .map_err(|e| Stop::Failed(format!("local validation: {e}")))?;
@@ -507,17 +627,20 @@ impl Context<'_> {
             pdf: &injected,
             loinc: &loinc,
         };
-        let reply = match self.call(doc.id, "validation", || {
-            self.client.validate(document, &validation)
+        let reply = match self.call_retrying(doc.id, "validation", || {
+            self.client.validate_once(document, &validation, person_id)
         })? {
             Ok(r) => r,
             Err(e) => return Err(Stop::Unsettled(format!("validation: {e}"))),
         };
         if let Err(p) = &reply.body {
-            return Err(Stop::Failed(format!(
-                "gateway validation: {}",
-                problem_text(p)
-            )));
+            let text = format!("gateway validation: {}", problem_text(p));
+            // A 5xx after every attempt: the gateway is unavailable, resume tries again.
+            return Err(if reply.status >= 500 {
+                Stop::Unsettled(text)
+            } else {
+                Stop::Failed(text)
+            });
         }
         let wii = reply.workflow_instance_id.clone();
         j.set_state(doc.id, DocState::ValidatedRemote, None)?;
@@ -534,7 +657,6 @@ impl Context<'_> {
         }
         j.set_state(doc.id, DocState::Signed, None)?;
         // Publish.
-        let d = &self.options.defaults;
         let request = PublicationRequest {
             tipologia_struttura: d.tipologia_struttura,
             atti_clinici_regole_accesso: d.atti_clinici_regole_accesso.clone(),
@@ -560,56 +682,147 @@ impl Context<'_> {
             pdf: &signed,
             loinc: &loinc,
         };
-        match self.call(doc.id, "create", || self.client.create(document, &request))? {
-            Ok(reply) => match &reply.body {
-                Ok(_) => {
-                    j.set_state(doc.id, DocState::Published, None)?;
-                    Ok(())
+        // Publish: sent once per attempt; an answer lost or a 5xx is settled by a status
+        // query, and only a 5xx the gateway confirms unpublished is sent again (bounded).
+        let max = self.client.max_attempts();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.call(doc.id, "create", || {
+                self.client.create_for(document, &request, person_id)
+            })?;
+            let (why, answered) = match &result {
+                Ok(reply) => match &reply.body {
+                    Ok(_) => {
+                        j.set_state(doc.id, DocState::Published, None)?;
+                        return Ok(());
+                    }
+                    Err(p) if reply.status >= 500 => (
+                        format!("answer {}: {}", reply.status, problem_text(p)),
+                        true,
+                    ),
+                    Err(p) => {
+                        return Err(Stop::Failed(format!("publication: {}", problem_text(p))))
+                    }
+                },
+                Err(e @ ClientError::Unexpected { status, .. }) if *status >= 500 => {
+                    (e.to_string(), true)
                 }
-                Err(p) => Err(Stop::Failed(format!("publication: {}", problem_text(p)))),
-            },
-            // No answer: settle now by a status query, never by a resend.
-            Err(e) => match wii {
-                Some(wii) => self.settle(doc.id, &wii, &id_doc, &e.to_string()),
-                None => Err(Stop::Unsettled(format!("publication: {e}"))),
-            },
+                Err(e) => (e.to_string(), false),
+            };
+            let Some(wii) = &wii else {
+                return Err(Stop::Unsettled(format!("publication: {why}")));
+            };
+            match self.settle_query(doc.id, wii, &id_doc)? {
+                Ok(LostCreate::Published) => {
+                    j.set_state(doc.id, DocState::Published, None)?;
+                    return Ok(());
+                }
+                Ok(LostCreate::NotPublished) if answered && attempt < max => {
+                    backoff(attempt);
+                }
+                Ok(LostCreate::NotPublished) => {
+                    return Err(Stop::Unsettled(format!(
+                        "publication not answered ({why}); the gateway shows it unpublished: \
+                         resume resends it"
+                    )))
+                }
+                Err(e) => {
+                    return Err(Stop::Unsettled(format!(
+                        "publication not answered ({why}); status query failed: {e}"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// One journaled call per attempt, retried (bounded, with backoff) on a 5xx or no answer:
+    /// only for operations safe to resend (validation, status).
+    fn call_retrying<T>(
+        &self,
+        document_id: i64,
+        operation: &str,
+        send: impl Fn() -> Result<Reply<T>, ClientError>,
+    ) -> Result<Result<Reply<T>, ClientError>, JournalError> {
+        let max = self.client.max_attempts();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.call(document_id, operation, &send)?;
+            let retryable = match &result {
+                Ok(reply) => reply.status >= 500,
+                Err(ClientError::NoAnswer { .. }) => true,
+                Err(ClientError::Unexpected { status, .. }) => *status >= 500,
+                Err(_) => false,
+            };
+            if retryable && attempt < max {
+                backoff(attempt);
+                continue;
+            }
+            return Ok(result);
+        }
+    }
+
+    /// Asks the status of the validation's workflow whether `id_doc` was published; each
+    /// query journaled as operation `status` (its `error` reading `settled: …` once known).
+    fn settle_query(
+        &self,
+        document_id: i64,
+        wii: &str,
+        id_doc: &str,
+    ) -> Result<Result<LostCreate, String>, JournalError> {
+        let max = self.client.max_attempts();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.rate.wait();
+            let call = self.journal.intent(document_id, "status")?;
+            let result = self.client.status_once(wii);
+            let verdict: Result<LostCreate, String> = match &result {
+                Ok(reply) => match &reply.body {
+                    Ok(inspection) => {
+                        let published = inspection.transaction_data.iter().any(|e| {
+                            e.event_type.as_deref() == Some("PUBLICATION")
+                                && e.event_status.as_deref() == Some("SUCCESS")
+                                && e.identificativo_documento.as_deref() == Some(id_doc)
+                        });
+                        Ok(if published {
+                            LostCreate::Published
+                        } else {
+                            LostCreate::NotPublished
+                        })
+                    }
+                    // No events for this workflow: nothing was published.
+                    Err(p) if p.status == 404 => Ok(LostCreate::NotPublished),
+                    Err(p) => Err(problem_text(p)),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            let mut outcome = match &result {
+                Ok(reply) => outcome_of(reply),
+                Err(e) => outcome_of_error(e),
+            };
+            if let Ok(v) = &verdict {
+                outcome.error = Some(format!("settled: {v:?}"));
+            }
+            self.journal.outcome(call, &outcome)?;
+            let retryable = match &result {
+                Ok(reply) => reply.status >= 500,
+                Err(ClientError::NoAnswer { .. }) => true,
+                Err(ClientError::Unexpected { status, .. }) => *status >= 500,
+                Err(_) => false,
+            };
+            if verdict.is_err() && retryable && attempt < max {
+                backoff(attempt);
+                continue;
+            }
+            return Ok(verdict);
         }
     }
 
     /// Settles a create whose answer is unknown with a journaled status query.
     fn settle(&self, document_id: i64, wii: &str, id_doc: &str, why: &str) -> Result<(), Stop> {
-        self.rate.wait();
-        let call = self.journal.intent(document_id, "status")?;
-        let result = self.client.status(wii);
-        let verdict: Result<LostCreate, String> = match &result {
-            Ok(reply) => match &reply.body {
-                Ok(inspection) => {
-                    let published = inspection.transaction_data.iter().any(|e| {
-                        e.event_type.as_deref() == Some("PUBLICATION")
-                            && e.event_status.as_deref() == Some("SUCCESS")
-                            && e.identificativo_documento.as_deref() == Some(id_doc)
-                    });
-                    Ok(if published {
-                        LostCreate::Published
-                    } else {
-                        LostCreate::NotPublished
-                    })
-                }
-                // No events for this workflow: nothing was published.
-                Err(p) if p.status == 404 => Ok(LostCreate::NotPublished),
-                Err(p) => Err(problem_text(p)),
-            },
-            Err(e) => Err(e.to_string()),
-        };
-        let mut outcome = match &result {
-            Ok(reply) => outcome_of(reply),
-            Err(e) => outcome_of_error(e),
-        };
-        if let Ok(v) = &verdict {
-            outcome.error = Some(format!("settled: {v:?}"));
-        }
-        self.journal.outcome(call, &outcome)?;
-        match verdict {
+        match self.settle_query(document_id, wii, id_doc)? {
             Ok(LostCreate::Published) => {
                 self.journal
                     .set_state(document_id, DocState::Published, None)?;
@@ -633,11 +846,12 @@ impl Context<'_> {
             self.journal.set_state(doc.id, DocState::Published, None)?;
             return Ok(());
         }
+        // Without an answer, or with a 5xx (the gateway may have published before failing).
         let open_create = calls
             .iter()
             .rev()
             .find(|c| c.operation == "create")
-            .filter(|c| c.http_status.is_none());
+            .filter(|c| c.http_status.is_none_or(|s| s >= 500));
         if let Some(create) = open_create {
             let wii = calls
                 .iter()
@@ -771,6 +985,7 @@ pub fn summarize(journal: &Journal, batch_id: i64) -> Result<Summary, BatchError
 struct StoredOptions<'a> {
     id_policy: IdPolicy,
     defaults: &'a PublicationDefaults,
+    gateway: &'a str,
 }
 
 /// Publishes every document of `input_dir` as a new batch.
@@ -786,6 +1001,7 @@ pub fn publish(
     let stored = serde_json::to_string(&StoredOptions {
         id_policy: options.id_policy,
         defaults: &options.defaults,
+        gateway: &options.gateway,
     })
     .map_err(|e| BatchError::Setup(e.to_string()))?;
     let batch_id = journal.start_batch(&input_dir.to_string_lossy(), &stored)?;
@@ -922,7 +1138,19 @@ mod tests {
             </ClinicalDocument>"#;
         assert_eq!(
             cda_header(cda).unwrap(),
-            ("1.2.3^X1".to_owned(), "11502-2".to_owned())
+            Header {
+                id: "1.2.3^X1".to_owned(),
+                loinc: "11502-2".to_owned(),
+                person_id: None
+            }
+        );
+        let with_patient = br#"<ClinicalDocument xmlns="urn:hl7-org:v3">
+            <id root="1.2.3" extension="X1"/><code code="11502-2"/>
+            <recordTarget><patientRole><id root="2.16.840.1.113883.2.9.4.3.2" extension="RSSMRA80A01D612X"/>
+            </patientRole></recordTarget></ClinicalDocument>"#;
+        assert_eq!(
+            cda_header(with_patient).unwrap().person_id.as_deref(),
+            Some("RSSMRA80A01D612X^^^&2.16.840.1.113883.2.9.4.3.2&ISO")
         );
         assert!(cda_header(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>").is_err());
         assert!(cda_header(b"not xml").is_err());

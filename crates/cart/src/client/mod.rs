@@ -234,6 +234,16 @@ impl GatewayClient {
         format!("{}/v1{}", self.base_url, path)
     }
 
+    /// Attempts made for operations safe to retry (validation, status).
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The base URL (without `/v1`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     fn send<T: DeserializeOwned>(
         &self,
         operation: Operation,
@@ -241,10 +251,32 @@ impl GatewayClient {
         document: Option<Document<'_>>,
         body: Body,
     ) -> Result<Reply<T>, ClientError> {
-        let attempts_allowed = if operation.is_idempotent() {
+        let attempts = if operation.is_idempotent() {
             self.max_attempts
         } else {
             1
+        };
+        self.send_attempts(operation, id, document, body, attempts, None)
+    }
+
+    fn send_attempts<T: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        id: Option<&str>,
+        document: Option<Document<'_>>,
+        body: Body,
+        attempts_allowed: u32,
+        person_id: Option<&str>,
+    ) -> Result<Reply<T>, ClientError> {
+        let patient_profile;
+        let profile = match person_id {
+            Some(p) => {
+                let mut copy = self.profile.clone();
+                copy.person_id = p.to_owned();
+                patient_profile = copy;
+                &patient_profile
+            }
+            None => &self.profile,
         };
         let hash: Option<[u8; 32]> = document.map(|d| Sha256::digest(d.pdf).into());
         let resource_type = document.map(|d| resource_hl7_type(d.loinc));
@@ -252,7 +284,7 @@ impl GatewayClient {
         loop {
             attempt += 1;
             let tokens = self.signer.pair(
-                &self.profile,
+                profile,
                 operation,
                 &self.audience,
                 resource_type.as_deref(),
@@ -329,6 +361,57 @@ impl GatewayClient {
             None,
             Some(document),
             Body::multipart(body)?,
+        )
+    }
+
+    /// `POST /documents/validation`, one attempt (the caller retries, journaling each
+    /// attempt's `X-CART-id`), the JWT's `person_id` set to `person_id` (the CDA's patient,
+    /// CX-formatted) when given.
+    pub fn validate_once(
+        &self,
+        document: Document<'_>,
+        body: &ValidationRequest,
+        person_id: Option<&str>,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send_attempts(
+            Operation::Validation,
+            None,
+            Some(document),
+            Body::multipart(body)?,
+            1,
+            person_id,
+        )
+    }
+
+    /// `POST /documents` with the JWT's `person_id` set to `person_id` (the CDA's patient).
+    pub fn create_for(
+        &self,
+        document: Document<'_>,
+        body: &PublicationRequest,
+        person_id: Option<&str>,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send_attempts(
+            Operation::Create,
+            None,
+            Some(document),
+            Body::multipart(body)?,
+            1,
+            person_id,
+        )
+    }
+
+    /// `GET /status/{workflowInstanceId}`, one attempt.
+    pub fn status_once(
+        &self,
+        workflow_instance_id: &str,
+    ) -> Result<Reply<TransactionInspection>, ClientError> {
+        self.send_attempts(
+            Operation::StatusByWorkflow,
+            Some(workflow_instance_id),
+            None,
+            Body::None,
+            1,
+            None,
         )
     }
 
@@ -432,6 +515,83 @@ impl GatewayClient {
             LostCreate::Published
         } else {
             LostCreate::NotPublished
+        })
+    }
+}
+
+/// The answer of another CART service ([`GatewayClient::call_raw`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawReply {
+    /// HTTP status.
+    pub status: u16,
+    /// CART's `X-CART-id` header.
+    pub x_cart_id: Option<String>,
+    /// `traceID` of a JSON body, if any.
+    pub trace_id: Option<String>,
+    /// `spanID` of a JSON body, if any.
+    pub span_id: Option<String>,
+    /// `workflowInstanceId` of a JSON body, if any.
+    pub workflow_instance_id: Option<String>,
+    /// problem+json `type`, if the body is one.
+    pub problem_type: Option<String>,
+    /// The body: JSON when it parses, else text (truncated to 64 KiB).
+    pub body: serde_json::Value,
+}
+
+impl GatewayClient {
+    /// One call to any CART service reachable with this client's mTLS identity (no JWT):
+    /// `method` on `base_url` + `path`, with an optional JSON body. Sent once.
+    pub fn call_raw(
+        &self,
+        base_url: &str,
+        method: &str,
+        path: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<RawReply, ClientError> {
+        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|e| ClientError::Setup(format!("method {method}: {e}")))?;
+        let url = format!(
+            "{}/{}",
+            base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::ACCEPT, "application/json, */*");
+        if let Some(json) = json {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json.to_string());
+        }
+        let response = request.send().map_err(|e| ClientError::NoAnswer {
+            message: error_chain(&e),
+            attempts: 1,
+        })?;
+        let status = response.status().as_u16();
+        let x_cart_id = response
+            .headers()
+            .get(X_CART_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().map_err(|e| ClientError::NoAnswer {
+            message: error_chain(&e),
+            attempts: 1,
+        })?;
+        let body = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(
+                String::from_utf8_lossy(&bytes[..bytes.len().min(65536)]).into_owned(),
+            )
+        });
+        let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Ok(RawReply {
+            status,
+            x_cart_id,
+            trace_id: text("traceID"),
+            span_id: text("spanID"),
+            workflow_instance_id: text("workflowInstanceId"),
+            problem_type: (status >= 400).then(|| text("type")).flatten(),
+            body,
         })
     }
 }

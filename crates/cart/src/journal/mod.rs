@@ -258,7 +258,56 @@ CREATE TABLE IF NOT EXISTS call (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS call_document ON call(document_id);
+CREATE TABLE IF NOT EXISTS cart_call (
+    id INTEGER PRIMARY KEY,
+    operation TEXT NOT NULL,
+    api TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    http_status INTEGER,
+    x_cart_id TEXT,
+    trace_id TEXT,
+    span_id TEXT,
+    workflow_instance_id TEXT,
+    problem_type TEXT,
+    error TEXT
+);
 ";
+
+/// A call to another CART service (`fse cart call`), journaled like a batch call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CartCallRecord {
+    /// Id.
+    pub id: i64,
+    /// `cart-call`.
+    pub operation: String,
+    /// The API name (or base URL) called.
+    pub api: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path under the API's base URL.
+    pub path: String,
+    /// Intent time.
+    pub started_at: String,
+    /// Outcome time (`None`: no outcome recorded).
+    pub finished_at: Option<String>,
+    /// HTTP status.
+    pub http_status: Option<u16>,
+    /// `X-CART-id`.
+    pub x_cart_id: Option<String>,
+    /// `traceID`.
+    pub trace_id: Option<String>,
+    /// `spanID`.
+    pub span_id: Option<String>,
+    /// `workflowInstanceId`.
+    pub workflow_instance_id: Option<String>,
+    /// problem+json `type`.
+    pub problem_type: Option<String>,
+    /// Error detail.
+    pub error: Option<String>,
+}
 
 /// Current time, RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
@@ -440,8 +489,75 @@ impl Journal {
         })
     }
 
-    /// A document of another batch than `batch_id` with this identificativoDoc that is
-    /// published, or whose create was accepted or never answered: `(batch id, name)`.
+    /// Writes the intent of a call to another CART service; returns its id.
+    pub fn cart_intent(&self, api: &str, method: &str, path: &str) -> Result<i64, JournalError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO cart_call (operation, api, method, path, started_at)
+                 VALUES ('cart-call', ?1, ?2, ?3, ?4)",
+                params![api, method, path, now()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Writes the outcome of a call to another CART service.
+    pub fn cart_outcome(&self, id: i64, o: &Outcome) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE cart_call SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
+                 trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
+                 error = ?9 WHERE id = ?1",
+                params![
+                    id,
+                    now(),
+                    o.http_status,
+                    o.x_cart_id,
+                    o.trace_id,
+                    o.span_id,
+                    o.workflow_instance_id,
+                    o.problem_type,
+                    o.error
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Calls to other CART services, oldest first.
+    pub fn cart_calls(&self) -> Result<Vec<CartCallRecord>, JournalError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, operation, api, method, path, started_at, finished_at, http_status,
+                        x_cart_id, trace_id, span_id, workflow_instance_id, problem_type, error
+                 FROM cart_call ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(CartCallRecord {
+                    id: r.get(0)?,
+                    operation: r.get(1)?,
+                    api: r.get(2)?,
+                    method: r.get(3)?,
+                    path: r.get(4)?,
+                    started_at: r.get(5)?,
+                    finished_at: r.get(6)?,
+                    http_status: r.get(7)?,
+                    x_cart_id: r.get(8)?,
+                    trace_id: r.get(9)?,
+                    span_id: r.get(10)?,
+                    workflow_instance_id: r.get(11)?,
+                    problem_type: r.get(12)?,
+                    error: r.get(13)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// A document of another batch than `batch_id`, sent to the same gateway (the batches'
+    /// `options.gateway`; a batch that recorded none counts as the same), with this
+    /// identificativoDoc that is published, or whose create was accepted, never answered or
+    /// answered 5xx (possibly published): `(batch id, name)`.
     pub fn published_elsewhere(
         &self,
         id_doc: &str,
@@ -449,11 +565,17 @@ impl Journal {
     ) -> Result<Option<(i64, String)>, JournalError> {
         self.with(|c| {
             c.query_row(
-                "SELECT d.batch_id, d.name FROM document d
-                 WHERE d.id_doc = ?1 AND d.batch_id != ?2 AND (d.state = 'published' OR EXISTS (
+                "SELECT d.batch_id, d.name FROM document d JOIN batch b ON b.id = d.batch_id
+                 WHERE d.id_doc = ?1 AND d.batch_id != ?2
+                 AND (json_extract(b.options, '$.gateway') IS NULL
+                      OR json_extract((SELECT options FROM batch WHERE id = ?2), '$.gateway') IS NULL
+                      OR json_extract(b.options, '$.gateway')
+                         = json_extract((SELECT options FROM batch WHERE id = ?2), '$.gateway'))
+                 AND (d.state = 'published' OR EXISTS (
                      SELECT 1 FROM call WHERE call.document_id = d.id
                      AND call.operation = 'create'
-                     AND (call.http_status IS NULL OR call.http_status / 100 = 2)))
+                     AND (call.http_status IS NULL OR call.http_status / 100 = 2
+                          OR call.http_status >= 500)))
                  ORDER BY d.batch_id LIMIT 1",
                 params![id_doc, batch_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -97,11 +97,12 @@ fn validate_create_status_and_refusals_through_the_cli() {
     assert_eq!(v["problem"]["type"], "/msg/cda-match");
     assert!(v["x_cart_id"].is_string());
 
-    // A bad request body file is a usage error, caught before any call.
+    // A bad request body file is a usage error, caught before any call (`publish` is the
+    // issue's name for `create`).
     std::fs::write(&metadata, r#"{"tipologiaStruttura":"Clinica"}"#).unwrap();
     let (code, _) = fse(
         &config_path,
-        &["create", lab, "--metadata", metadata.to_str().unwrap()],
+        &["publish", lab, "--metadata", metadata.to_str().unwrap()],
     );
     assert_eq!(code, 2);
 

@@ -24,10 +24,12 @@ pub enum GatewayCommand {
     /// publication of this CDA for 5 days).
     Validate(ValidateArgs),
     /// POST /documents: publish a signed PDF (validated before with --activity validation).
+    #[command(visible_alias = "publish")]
     Create(PublishArgs),
     /// PUT /documents/{idDoc}: replace a published document.
     Replace(ReplaceArgs),
     /// PUT /documents/{idDoc}/metadata-iti-57: update a published document's metadata.
+    #[command(visible_alias = "update")]
     Metadata(MetadataArgs),
     /// DELETE /documents/{idDoc}.
     Delete(DeleteArgs),

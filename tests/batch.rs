@@ -10,30 +10,14 @@ use fse_cart::sandbox::{self, Sandbox, ServeOptions};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 fn fixtures() -> PathBuf {
     common::workspace_root().join("fixtures/build")
 }
 
-fn fse(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(common::fse_bin())
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("fse runs")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use common::{fse, json};
 
 /// Starts a sandbox in `dir` and writes a client configuration for it; returns both.
 fn sandbox_in(dir: &Path, latency: Duration) -> (Sandbox, PathBuf) {

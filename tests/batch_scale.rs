@@ -16,26 +16,10 @@ use fse_cart::sandbox::{self, Sandbox, ServeOptions};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn fse(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(common::fse_bin())
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("fse runs")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use common::{fse, json};
 
 /// A sandbox in `dir` with `faults`, and a client configuration for it.
 fn sandbox_in(dir: &Path, faults: sandbox::Faults) -> (Sandbox, PathBuf) {

@@ -6,7 +6,8 @@
 //! clear message when they are missing: they are part of CI, never silently skipped.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The workspace root (where the top-level Cargo.toml is).
 pub fn workspace_root() -> PathBuf {
@@ -39,4 +40,24 @@ pub fn oracles_dir() -> PathBuf {
 /// Path of the built `fse` binary under test.
 pub fn fse_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fse"))
+}
+
+/// Runs `fse ARGS` in `cwd` and returns its output.
+pub fn fse(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(fse_bin())
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("fse runs")
+}
+
+/// The JSON a command printed on stdout (panics with stdout and stderr when it is not JSON).
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

@@ -468,13 +468,20 @@ impl Journal {
 
     /// Writes the outcome of a call. Durable when this returns.
     pub fn outcome(&self, call_id: i64, o: &Outcome) -> Result<(), JournalError> {
+        self.write_outcome("call", call_id, o)
+    }
+
+    /// Writes an outcome into `table` (`call` or `cart_call`, which share the outcome columns).
+    fn write_outcome(&self, table: &'static str, id: i64, o: &Outcome) -> Result<(), JournalError> {
         self.with(|c| {
             c.execute(
-                "UPDATE call SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
-                 trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
-                 error = ?9 WHERE id = ?1",
+                &format!(
+                    "UPDATE {table} SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
+                     trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
+                     error = ?9 WHERE id = ?1"
+                ),
                 params![
-                    call_id,
+                    id,
                     now(),
                     o.http_status,
                     o.x_cart_id,
@@ -503,25 +510,7 @@ impl Journal {
 
     /// Writes the outcome of a call to another CART service.
     pub fn cart_outcome(&self, id: i64, o: &Outcome) -> Result<(), JournalError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE cart_call SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
-                 trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
-                 error = ?9 WHERE id = ?1",
-                params![
-                    id,
-                    now(),
-                    o.http_status,
-                    o.x_cart_id,
-                    o.trace_id,
-                    o.span_id,
-                    o.workflow_instance_id,
-                    o.problem_type,
-                    o.error
-                ],
-            )
-            .map(|_| ())
-        })
+        self.write_outcome("cart_call", id, o)
     }
 
     /// Calls to other CART services, oldest first.

@@ -15,7 +15,7 @@ mod reader;
 
 pub use reader::{parse, parse_with_limits};
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Namespace URI of the `xml` prefix, always bound.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -84,6 +84,14 @@ pub struct AttrId(pub(crate) u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NameId(pub(crate) u32);
 
+impl NameId {
+    /// Position of the name in its document's table: `0 .. Document::name_count()`, for
+    /// callers that keep per-name data in a vector.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
@@ -138,8 +146,8 @@ pub struct Document {
     pub(crate) nodes: Vec<NodeData>,
     pub(crate) attrs: Vec<AttrData>,
     pub(crate) names: Vec<Name>,
-    /// local name → (namespace, interned id) of every interned name with that local part.
-    pub(crate) name_index: HashMap<Box<str>, Vec<(Box<str>, u32)>>,
+    /// local name → interned ids of every name with that local part.
+    pub(crate) name_index: FxHashMap<Box<str>, Vec<u32>>,
     pub(crate) text: String,
     pub(crate) line_starts: Vec<u32>,
 }
@@ -225,6 +233,12 @@ impl Document {
         (id != NONE).then_some(NameId(id))
     }
 
+    /// Number of interned names (element, attribute and PI names), i.e. one past the
+    /// largest [`NameId::index`].
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
     /// The name behind an interned id.
     pub fn name(&self, id: NameId) -> &Name {
         &self.names[id.0 as usize]
@@ -247,8 +261,8 @@ impl Document {
             .get(local)
             .into_iter()
             .flatten()
-            .filter(move |(n, _)| **n == *ns)
-            .map(|&(_, id)| id)
+            .copied()
+            .filter(move |&id| *self.names[id as usize].ns == *ns)
     }
 
     /// True when the element/PI `n` has the expanded name whose interned ids are `ids`.

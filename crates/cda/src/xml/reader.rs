@@ -1,11 +1,30 @@
 //! The reading loop: quick-xml events into a [`Document`], with the hardening rules of the
 //! module applied on the way.
+//!
+//! Speed notes. The whole input is checked to be UTF-8 once, up front; quick-xml only ever
+//! splits it at ASCII delimiters, so every name, value and text it hands back is a slice of
+//! that `&str` and is recovered by offset (no further UTF-8 validation, no copy). Namespace
+//! scopes are resolved here rather than by quick-xml's `NsReader` (which parses the attributes
+//! of every start tag a second time): a tag is scanned for declarations only when it contains
+//! `xmlns`, with the same rules and errors as `NsReader`. Names are interned once per document
+//! through an Fx-hashed table keyed by (namespace, qualified name) slices of the input; text
+//! and attribute values are appended to the document's single text arena, unescaped only when
+//! they contain `&`. Attributes of a start tag are split by [`scan_attributes`] when the tag has
+//! the ordinary well-formed shape, by quick-xml's iterator (and its errors) otherwise.
 
 use super::{AttrData, Document, Limits, Name, NodeData, NodeKind, XmlError, NONE, XML_NS};
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
-use std::collections::HashMap;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{NamespaceError, PrefixDeclaration, QName};
+use quick_xml::Reader;
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+
+/// Namespace URI of the `xmlns` prefix, always bound.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+/// Interned namespace ids: no namespace, `xml`, `xmlns`.
+const NS_NONE: u32 = 0;
+const NS_XML: u32 = 1;
+const NS_XMLNS: u32 = 2;
 
 /// Reads a document with the default [`Limits`].
 pub fn parse(input: &[u8]) -> Result<Document, XmlError> {
@@ -27,57 +46,85 @@ pub fn parse_with_limits(input: &[u8], limits: Limits) -> Result<Document, XmlEr
     Builder::new(text, limits).run()
 }
 
-/// (namespace, local name, prefix)
-type NameKey = (Box<str>, Box<str>, Box<str>);
+/// An in-scope namespace declaration (as quick-xml's `NamespaceResolver` keeps them).
+struct Binding<'i> {
+    /// Declared prefix; empty for a default-namespace declaration (`xmlns`, and `xmlns:`).
+    prefix: &'i [u8],
+    /// Interned namespace, or `NONE` when the declaration undeclares (`xmlns=""`).
+    ns: u32,
+    /// Depth of the element that declared it (stack length once it is open).
+    depth: usize,
+}
+
+/// Per interned name: what the reader needs to intern, check and compare it cheaply.
+struct NameMeta<'i> {
+    ns: u32,
+    local: &'i str,
+    /// `check_name` already passed for `local`.
+    checked: bool,
+}
 
 struct Builder<'i> {
     src: &'i str,
     limits: Limits,
     doc: Document,
-    /// Interned ids by "ns NUL local NUL prefix NUL".
-    names: HashMap<String, u32>,
-    key_buf: String,
+    /// Interned name ids by (namespace id, qualified name as written).
+    names: FxHashMap<(u32, &'i str), u32>,
+    meta: Vec<NameMeta<'i>>,
+    /// Interned namespace URIs, raw as written in the declarations.
+    ns_uris: Vec<&'i str>,
+    bindings: Vec<Binding<'i>>,
+    xmlns_finder: memchr::memmem::Finder<'static>,
     /// Open nodes: (node index, index of its last child so far or NONE).
     stack: Vec<(u32, u32)>,
     seen_root: bool,
+    /// Scratch: (key start, key end, value start, value end) in the current tag.
+    attr_spans: Vec<(usize, usize, usize, usize)>,
 }
 
 impl<'i> Builder<'i> {
     fn new(src: &'i str, limits: Limits) -> Self {
-        let mut line_starts = vec![0u32];
-        for (i, b) in src.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(i as u32 + 1);
-            }
-        }
+        let bytes = src.as_bytes();
+        let mut line_starts = Vec::with_capacity(bytes.len() / 32 + 1);
+        line_starts.push(0u32);
+        line_starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i as u32 + 1));
+        // Capacity hints from the density of CDA documents (per KB: ~43 nodes, ~17 attributes,
+        // ~300 bytes of text and attribute values); the vectors grow past them if needed.
+        let cap = |per_kb: usize| (bytes.len() / 1024 + 1) * per_kb;
+        let mut nodes = Vec::with_capacity(cap(48).min(limits.max_nodes.saturating_add(1)));
+        nodes.push(NodeData {
+            kind: NodeKind::Document,
+            parent: NONE,
+            prev_sibling: NONE,
+            next_sibling: NONE,
+            last_desc: 0,
+            name: NONE,
+            attr_start: 0,
+            attr_end: 0,
+            text_start: 0,
+            text_end: 0,
+            pos: 0,
+        });
         let doc = Document {
-            nodes: vec![NodeData {
-                kind: NodeKind::Document,
-                parent: NONE,
-                prev_sibling: NONE,
-                next_sibling: NONE,
-                last_desc: 0,
-                name: NONE,
-                attr_start: 0,
-                attr_end: 0,
-                text_start: 0,
-                text_end: 0,
-                pos: 0,
-            }],
-            attrs: Vec::new(),
-            names: Vec::new(),
-            name_index: HashMap::new(),
-            text: String::new(),
+            nodes,
+            attrs: Vec::with_capacity(cap(20).min(limits.max_nodes)),
+            names: Vec::with_capacity(128),
+            name_index: FxHashMap::with_capacity_and_hasher(128, Default::default()),
+            text: String::with_capacity(cap(400)),
             line_starts,
         };
         Builder {
             src,
             limits,
             doc,
-            names: HashMap::new(),
-            key_buf: String::new(),
+            names: FxHashMap::with_capacity_and_hasher(256, Default::default()),
+            meta: Vec::with_capacity(128),
+            ns_uris: vec!["", XML_NS, XMLNS_NS],
+            bindings: Vec::new(),
+            xmlns_finder: memchr::memmem::Finder::new(b"xmlns"),
             stack: vec![(0, NONE)],
             seen_root: false,
+            attr_spans: Vec::new(),
         }
     }
 
@@ -90,28 +137,172 @@ impl<'i> Builder<'i> {
         }
     }
 
-    fn intern(&mut self, ns: &str, local: &str, prefix: &str) -> u32 {
-        self.key_buf.clear();
-        for part in [ns, local, prefix] {
-            self.key_buf.push_str(part);
-            self.key_buf.push('\u{0}');
+    /// Offset in the source of a slice handed back by the reader, if it is one.
+    fn offset_in_src(&self, slice: &[u8]) -> Option<usize> {
+        let base = self.src.as_ptr() as usize;
+        let off = (slice.as_ptr() as usize).checked_sub(base)?;
+        (off <= self.src.len() && slice.len() <= self.src.len() - off).then_some(off)
+    }
+
+    /// The source `&str` a slice handed back by the reader covers. The reader borrows every
+    /// event from the source and splits it only at ASCII delimiters, so this always succeeds
+    /// (a slice that is not part of the source is refused rather than trusted).
+    fn src_str(&self, slice: &[u8], pos: usize) -> Result<&'i str, XmlError> {
+        let src: &'i str = self.src;
+        self.offset_in_src(slice)
+            .and_then(|off| src.get(off..off + slice.len()))
+            .ok_or_else(|| self.malformed(pos, "internal: markup outside the input"))
+    }
+
+    fn offset_of(&self, slice: &[u8], fallback: usize) -> usize {
+        self.offset_in_src(slice).unwrap_or(fallback)
+    }
+
+    fn intern_ns(&mut self, uri: &'i str) -> u32 {
+        match self.ns_uris.iter().position(|u| *u == uri) {
+            Some(i) => i as u32,
+            None => {
+                self.ns_uris.push(uri);
+                self.ns_uris.len() as u32 - 1
+            }
         }
-        if let Some(&id) = self.names.get(self.key_buf.as_str()) {
-            return id;
+    }
+
+    /// Resolves a prefix like quick-xml's `NamespaceResolver::resolve_prefix`: `Ok(ns id)`
+    /// (`NS_NONE` when unbound), or `Err(())` for an unknown prefix.
+    fn resolve(&self, prefix: Option<&[u8]>, use_default: bool) -> Result<u32, ()> {
+        match prefix {
+            None if !use_default => Ok(NS_NONE),
+            None => Ok(self
+                .bindings
+                .iter()
+                .rev()
+                .find(|b| b.prefix.is_empty())
+                .map_or(NS_NONE, |b| if b.ns == NONE { NS_NONE } else { b.ns })),
+            Some(p) => {
+                let found = self
+                    .bindings
+                    .iter()
+                    .rev()
+                    .find(|b| !b.prefix.is_empty() && b.prefix == p)
+                    .map(|b| b.ns);
+                match found {
+                    Some(ns) if ns != NONE => Ok(ns),
+                    Some(_) => Err(()),
+                    None if p == b"xml" => Ok(NS_XML),
+                    None if p == b"xmlns" => Ok(NS_XMLNS),
+                    None => Err(()),
+                }
+            }
         }
-        let key: NameKey = (ns.into(), local.into(), prefix.into());
+    }
+
+    /// Opens the namespace scope of a start tag, as `NsReader` does before handing it out:
+    /// declarations are read up to the first malformed attribute, duplicates not checked.
+    fn push_bindings(&mut self, e: &BytesStart<'_>, depth: usize) -> Result<(), NamespaceError> {
+        for a in e.attributes().with_checks(false) {
+            let Ok(a) = a else { break };
+            let Some(decl) = a.key.as_namespace_binding() else {
+                continue;
+            };
+            let src: &'i str = self.src;
+            let value_str: Option<&'i str> = self
+                .offset_in_src(&a.value)
+                .and_then(|off| src.get(off..off + a.value.len()));
+            let (prefix, value): (&[u8], &[u8]) = match decl {
+                PrefixDeclaration::Default => (b"", &a.value),
+                PrefixDeclaration::Named(b"xml") => {
+                    if *a.value != *XML_NS.as_bytes() {
+                        return Err(NamespaceError::InvalidXmlPrefixBind(a.value.to_vec()));
+                    }
+                    continue;
+                }
+                PrefixDeclaration::Named(b"xmlns") => {
+                    return Err(NamespaceError::InvalidXmlnsPrefixBind(a.value.to_vec()));
+                }
+                PrefixDeclaration::Named(p) => {
+                    if *a.value == *XML_NS.as_bytes() {
+                        return Err(NamespaceError::InvalidPrefixForXml(p.to_vec()));
+                    } else if *a.value == *XMLNS_NS.as_bytes() {
+                        return Err(NamespaceError::InvalidPrefixForXmlns(p.to_vec()));
+                    }
+                    (p, &a.value)
+                }
+            };
+            // Prefixes are slices of the tag, which is a slice of the input.
+            let prefix: &'i [u8] = if prefix.is_empty() {
+                &[]
+            } else {
+                match self.offset_in_src(prefix) {
+                    Some(off) => &src.as_bytes()[off..off + prefix.len()],
+                    None => continue,
+                }
+            };
+            let ns = if value.is_empty() {
+                NONE
+            } else {
+                match value_str {
+                    Some(v) => self.intern_ns(v),
+                    None => continue,
+                }
+            };
+            self.bindings.push(Binding { prefix, ns, depth });
+        }
+        Ok(())
+    }
+
+    fn pop_bindings(&mut self, depth: usize) {
+        while self.bindings.last().is_some_and(|b| b.depth >= depth) {
+            self.bindings.pop();
+        }
+    }
+
+    /// Interned id of (`ns`, `qname`), checking the local name the first time it is met as an
+    /// element or attribute name.
+    fn intern_checked(
+        &mut self,
+        ns: u32,
+        qname: &'i str,
+        colon: Option<usize>,
+        pos: usize,
+    ) -> Result<(u32, &'i str), XmlError> {
+        let (prefix, local) = match colon {
+            Some(i) => (&qname[..i], &qname[i + 1..]),
+            None => ("", qname),
+        };
+        if let Some(&id) = self.names.get(&(ns, qname)) {
+            if !self.meta[id as usize].checked {
+                check_name(local).map_err(|msg| self.malformed(pos, msg))?;
+                self.meta[id as usize].checked = true;
+            }
+            return Ok((id, local));
+        }
+        check_name(local).map_err(|msg| self.malformed(pos, msg))?;
+        Ok((self.insert_name(ns, qname, local, prefix, true), local))
+    }
+
+    fn insert_name(
+        &mut self,
+        ns: u32,
+        key: &'i str,
+        local: &'i str,
+        prefix: &'i str,
+        checked: bool,
+    ) -> u32 {
         let id = self.doc.names.len() as u32;
+        match self.doc.name_index.get_mut(local) {
+            Some(ids) => ids.push(id),
+            None => {
+                self.doc.name_index.insert(local.into(), vec![id]);
+            }
+        }
         self.doc.names.push(Name {
-            ns: key.0.clone(),
-            local: key.1.clone(),
-            prefix: key.2.clone(),
+            ns: self.ns_uris[ns as usize].into(),
+            local: local.into(),
+            prefix: prefix.into(),
         });
-        self.doc
-            .name_index
-            .entry(key.1.clone())
-            .or_default()
-            .push((key.0.clone(), id));
-        self.names.insert(self.key_buf.clone(), id);
+        self.meta.push(NameMeta { ns, local, checked });
+        self.names.insert((ns, key), id);
         id
     }
 
@@ -158,45 +349,157 @@ impl<'i> Builder<'i> {
         }
     }
 
-    fn offset_of(&self, slice: &[u8], fallback: usize) -> usize {
-        let base = self.src.as_ptr() as usize;
-        let p = slice.as_ptr() as usize;
-        if p >= base && p <= base + self.src.len() {
-            p - base
-        } else {
-            fallback
-        }
-    }
-
-    /// Appends character data to the text node that is the current last child, or to a new one.
+    /// Appends character data (already unescaped, line ends not yet normalised) to the text
+    /// node that is the current last child, or to a new one.
     fn push_text(&mut self, s: &str, pos: usize) -> Result<(), XmlError> {
         if s.is_empty() {
             return Ok(());
         }
         if self.stack.len() == 1 {
-            if s.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) {
+            if s.bytes().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')) {
                 return Ok(());
             }
             return Err(self.malformed(pos, "text is not allowed outside the root element"));
         }
         let last = self.stack.last().map_or(NONE, |t| t.1);
-        let normalized = normalize_newlines(s);
+        let start = self.doc.text.len() as u32;
+        push_newlines_normalized(&mut self.doc.text, s);
+        let end = self.doc.text.len() as u32;
         if last != NONE && self.doc.nodes[last as usize].kind == NodeKind::Text {
-            self.doc.text.push_str(&normalized);
-            self.doc.nodes[last as usize].text_end = self.doc.text.len() as u32;
+            self.doc.nodes[last as usize].text_end = end;
             return Ok(());
         }
-        let start = self.doc.text.len() as u32;
-        self.doc.text.push_str(&normalized);
         let mut d = Self::blank(NodeKind::Text, pos);
         d.text_start = start;
-        d.text_end = self.doc.text.len() as u32;
+        d.text_end = end;
         self.push_node(d)?;
         Ok(())
     }
 
+    fn start_element(
+        &mut self,
+        reader: &Reader<&'i [u8]>,
+        e: &BytesStart<'_>,
+        pos: usize,
+        empty: bool,
+    ) -> Result<(), XmlError> {
+        let depth = self.stack.len();
+        // `NsReader` opens the namespace scope before anything else sees the tag.
+        if self.xmlns_finder.find(e.as_ref()).is_some() {
+            if let Err(err) = self.push_bindings(e, depth) {
+                let at = reader.error_position() as usize;
+                return Err(self.malformed(at, quick_xml::Error::Namespace(err).to_string()));
+            }
+        }
+        if depth == 1 {
+            if self.seen_root {
+                return Err(self.malformed(pos, "more than one root element"));
+            }
+            self.seen_root = true;
+        }
+        if depth > self.limits.max_depth {
+            let (line, column) = self.doc.line_col(pos as u32);
+            return Err(XmlError::TooDeep {
+                line,
+                column,
+                limit: self.limits.max_depth,
+            });
+        }
+        let qn = e.name();
+        let colon = qn.as_ref().iter().position(|&b| b == b':');
+        let ns = self
+            .resolve(colon.map(|i| &qn.as_ref()[..i]), true)
+            .map_err(|()| unbound_prefix(self, qn, pos))?;
+        let qname = self.src_str(qn.into_inner(), pos)?;
+        let (name, _) = self.intern_checked(ns, qname, colon, pos)?;
+        let attr_start = self.doc.attrs.len();
+        let mut d = Self::blank(NodeKind::Element, pos);
+        d.name = name;
+        let idx = self.push_node(d)?;
+        // Attributes: our own scan of the common well-formed shape, or quick-xml's iterator
+        // (whose errors are the ones reported) as soon as anything is unusual.
+        let tag: &[u8] = e.as_ref();
+        let mut spans = std::mem::take(&mut self.attr_spans);
+        spans.clear();
+        let result = if scan_attributes(tag, qn.as_ref().len(), &mut spans) {
+            spans.iter().try_for_each(|&(ks, ke, vs, ve)| {
+                self.attribute(&tag[ks..ke], &tag[vs..ve], idx, attr_start, pos)
+            })
+        } else {
+            e.attributes().try_for_each(|a| {
+                let a = a.map_err(|err| self.malformed(pos, err.to_string()))?;
+                self.attribute(a.key.as_ref(), &a.value, idx, attr_start, pos)
+            })
+        };
+        self.attr_spans = spans;
+        result?;
+        let attr_end = self.doc.attrs.len() as u32;
+        let node = &mut self.doc.nodes[idx as usize];
+        node.attr_start = attr_start as u32;
+        node.attr_end = attr_end;
+        if empty {
+            self.pop_bindings(depth);
+        } else {
+            self.stack.push((idx, NONE));
+        }
+        Ok(())
+    }
+
+    /// One attribute `key="value"` (raw slices of the tag) of the element `idx`.
+    fn attribute(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        idx: u32,
+        attr_start: usize,
+        pos: usize,
+    ) -> Result<(), XmlError> {
+        if key.starts_with(b"xmlns") && (key.len() == 5 || key[5] == b':') {
+            return Ok(()); // a namespace declaration, handled by `push_bindings`
+        }
+        let apos = self.offset_of(key, pos);
+        let colon = key.iter().position(|&b| b == b':');
+        let ans = self
+            .resolve(colon.map(|i| &key[..i]), false)
+            .map_err(|()| unbound_prefix(self, QName(key), apos))?;
+        let akey = self.src_str(key, apos)?;
+        let (aname, alocal) = self.intern_checked(ans, akey, colon, apos)?;
+        let raw = self.src_str(value, apos)?;
+        // Values are short: one scalar pass beats several memchr calls.
+        let special = raw
+            .bytes()
+            .any(|b| matches!(b, b'<' | b'&' | b'\r' | b'\n' | b'\t'));
+        if special && raw.contains('<') {
+            return Err(self.malformed(apos, "'<' is not allowed in an attribute value"));
+        }
+        let dup = self.doc.attrs[attr_start..].iter().any(|x| {
+            let m = &self.meta[x.name as usize];
+            m.ns == ans && m.local == alocal
+        });
+        let vs = self.doc.text.len();
+        if special {
+            let normalized = normalize_attr(raw);
+            let value = unescape(&normalized).map_err(|m| self.malformed(apos, m))?;
+            self.doc.text.push_str(&value);
+        } else {
+            self.doc.text.push_str(raw);
+        }
+        if dup {
+            self.doc.text.truncate(vs);
+            return Err(self.malformed(apos, format!("duplicate attribute {alocal:?}")));
+        }
+        self.doc.attrs.push(AttrData {
+            owner: idx,
+            name: aname,
+            value_start: vs as u32,
+            value_end: self.doc.text.len() as u32,
+            pos: apos as u32,
+        });
+        self.check_count()
+    }
+
     fn run(mut self) -> Result<Document, XmlError> {
-        let mut reader = NsReader::from_str(self.src);
+        let mut reader = Reader::from_str(self.src);
         {
             let cfg = reader.config_mut();
             cfg.check_end_names = true;
@@ -206,7 +509,7 @@ impl<'i> Builder<'i> {
         }
         loop {
             let pos = reader.buffer_position() as usize;
-            let event = match reader.read_resolved_event() {
+            let event = match reader.read_event() {
                 Ok(ev) => ev,
                 Err(e) => {
                     let at = reader.error_position() as usize;
@@ -214,7 +517,7 @@ impl<'i> Builder<'i> {
                 }
             };
             match event {
-                (_, Event::Decl(d)) => {
+                Event::Decl(d) => {
                     if pos != 0 {
                         return Err(self.malformed(pos, "XML declaration not at the start"));
                     }
@@ -226,157 +529,42 @@ impl<'i> Builder<'i> {
                         }
                     }
                 }
-                (_, Event::DocType(_)) => {
+                Event::DocType(_) => {
                     let (line, column) = self.doc.line_col(pos as u32);
                     return Err(XmlError::DoctypeRefused { line, column });
                 }
-                (res, ev @ (Event::Start(_) | Event::Empty(_))) => {
-                    let empty = matches!(ev, Event::Empty(_));
-                    let (Event::Start(e) | Event::Empty(e)) = ev else {
-                        continue;
-                    };
-                    if self.stack.len() == 1 {
-                        if self.seen_root {
-                            return Err(self.malformed(pos, "more than one root element"));
-                        }
-                        self.seen_root = true;
-                    }
-                    if self.stack.len() > self.limits.max_depth {
-                        let (line, column) = self.doc.line_col(pos as u32);
-                        return Err(XmlError::TooDeep {
-                            line,
-                            column,
-                            limit: self.limits.max_depth,
-                        });
-                    }
-                    let qn = e.name();
-                    let ns = match res {
-                        ResolveResult::Bound(ns) => {
-                            String::from_utf8_lossy(ns.as_ref()).into_owned()
-                        }
-                        ResolveResult::Unbound => String::new(),
-                        ResolveResult::Unknown(p) => {
-                            return Err(self.malformed(
-                                pos,
-                                format!(
-                                    "unbound namespace prefix {:?}",
-                                    String::from_utf8_lossy(&p)
-                                ),
-                            ))
-                        }
-                    };
-                    let local = String::from_utf8_lossy(qn.local_name().as_ref()).into_owned();
-                    let prefix = qn
-                        .prefix()
-                        .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
-                        .unwrap_or_default();
-                    check_name(&local).map_err(|m| self.malformed(pos, m))?;
-                    let name = self.intern(&ns, &local, &prefix);
-                    let attr_start = self.doc.attrs.len() as u32;
-                    let mut d = Self::blank(NodeKind::Element, pos);
-                    d.name = name;
-                    let idx = self.push_node(d)?;
-                    for a in e.attributes() {
-                        let a = a.map_err(|err| self.malformed(pos, err.to_string()))?;
-                        if a.key.as_namespace_binding().is_some() {
-                            continue;
-                        }
-                        let apos = self.offset_of(a.key.as_ref(), pos);
-                        let (ares, alocal) = reader.resolve_attribute(a.key);
-                        let ans = match ares {
-                            ResolveResult::Bound(ns) => {
-                                String::from_utf8_lossy(ns.as_ref()).into_owned()
-                            }
-                            ResolveResult::Unbound => {
-                                if a.key.prefix().is_some_and(|p| p.as_ref() == b"xml") {
-                                    XML_NS.to_owned()
-                                } else {
-                                    String::new()
-                                }
-                            }
-                            ResolveResult::Unknown(p) => {
-                                return Err(self.malformed(
-                                    apos,
-                                    format!(
-                                        "unbound namespace prefix {:?}",
-                                        String::from_utf8_lossy(&p)
-                                    ),
-                                ))
-                            }
-                        };
-                        let alocal = String::from_utf8_lossy(alocal.as_ref()).into_owned();
-                        check_name(&alocal).map_err(|m| self.malformed(apos, m))?;
-                        let aprefix = a
-                            .key
-                            .prefix()
-                            .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
-                            .unwrap_or_default();
-                        let raw = std::str::from_utf8(&a.value)
-                            .map_err(|_| self.malformed(apos, "attribute value is not UTF-8"))?;
-                        if raw.contains('<') {
-                            return Err(
-                                self.malformed(apos, "'<' is not allowed in an attribute value")
-                            );
-                        }
-                        let value =
-                            unescape(&normalize_attr(raw)).map_err(|m| self.malformed(apos, m))?;
-                        let aname = self.intern(&ans, &alocal, &aprefix);
-                        let dup = self.doc.attrs[attr_start as usize..].iter().any(|x| {
-                            let n = &self.doc.names[x.name as usize];
-                            *n.ns == *ans && *n.local == *alocal
-                        });
-                        if dup {
-                            return Err(
-                                self.malformed(apos, format!("duplicate attribute {alocal:?}"))
-                            );
-                        }
-                        let vs = self.doc.text.len() as u32;
-                        self.doc.text.push_str(&value);
-                        self.doc.attrs.push(AttrData {
-                            owner: idx,
-                            name: aname,
-                            value_start: vs,
-                            value_end: self.doc.text.len() as u32,
-                            pos: apos as u32,
-                        });
-                        self.check_count()?;
-                    }
-                    let attr_end = self.doc.attrs.len() as u32;
-                    let node = &mut self.doc.nodes[idx as usize];
-                    node.attr_start = attr_start;
-                    node.attr_end = attr_end;
-                    if !empty {
-                        self.stack.push((idx, NONE));
-                    }
-                }
-                (_, Event::End(_)) => {
+                Event::Start(e) => self.start_element(&reader, &e, pos, false)?,
+                Event::Empty(e) => self.start_element(&reader, &e, pos, true)?,
+                Event::End(_) => {
                     if self.stack.len() <= 1 {
                         return Err(self.malformed(pos, "end tag without start tag"));
                     }
+                    let depth = self.stack.len() - 1;
+                    self.pop_bindings(depth);
                     if let Some((idx, _)) = self.stack.pop() {
                         self.doc.nodes[idx as usize].last_desc = self.doc.nodes.len() as u32 - 1;
                     }
                 }
-                (_, Event::Text(t)) => {
-                    let raw = std::str::from_utf8(&t)
-                        .map_err(|_| self.malformed(pos, "text is not UTF-8"))?;
-                    let s = unescape(raw).map_err(|m| self.malformed(pos, m))?;
-                    self.push_text(&s, pos)?;
+                Event::Text(t) => {
+                    let raw = self.src_str(&t, pos)?;
+                    if raw.contains('&') {
+                        let s = unescape(raw).map_err(|m| self.malformed(pos, m))?;
+                        self.push_text(&s, pos)?;
+                    } else {
+                        self.push_text(raw, pos)?;
+                    }
                 }
-                (_, Event::CData(t)) => {
+                Event::CData(t) => {
                     if self.stack.len() == 1 {
                         return Err(
                             self.malformed(pos, "CDATA is not allowed outside the root element")
                         );
                     }
-                    let s = std::str::from_utf8(&t)
-                        .map_err(|_| self.malformed(pos, "CDATA is not UTF-8"))?
-                        .to_owned();
-                    self.push_text(&s, pos)?;
+                    let s = self.src_str(&t, pos)?;
+                    self.push_text(s, pos)?;
                 }
-                (_, Event::Comment(t)) => {
-                    let s = std::str::from_utf8(&t)
-                        .map_err(|_| self.malformed(pos, "comment is not UTF-8"))?;
+                Event::Comment(t) => {
+                    let s = self.src_str(&t, pos)?;
                     let start = self.doc.text.len() as u32;
                     self.doc.text.push_str(s);
                     let mut d = Self::blank(NodeKind::Comment, pos);
@@ -384,22 +572,25 @@ impl<'i> Builder<'i> {
                     d.text_end = self.doc.text.len() as u32;
                     self.push_node(d)?;
                 }
-                (_, Event::PI(p)) => {
-                    let target = String::from_utf8_lossy(p.target()).into_owned();
+                Event::PI(p) => {
+                    let target = self.src_str(p.target(), pos)?;
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(self.malformed(pos, "XML declaration not at the start"));
                     }
-                    let content = String::from_utf8_lossy(p.content()).trim_start().to_owned();
-                    let name = self.intern("", &target, "");
+                    let content = self.src_str(p.content(), pos)?.trim_start();
+                    let name = match self.names.get(&(NS_NONE, target)) {
+                        Some(&id) => id,
+                        None => self.insert_name(NS_NONE, target, target, "", false),
+                    };
                     let start = self.doc.text.len() as u32;
-                    self.doc.text.push_str(&content);
+                    self.doc.text.push_str(content);
                     let mut d = Self::blank(NodeKind::ProcessingInstruction, pos);
                     d.name = name;
                     d.text_start = start;
                     d.text_end = self.doc.text.len() as u32;
                     self.push_node(d)?;
                 }
-                (_, Event::Eof) => break,
+                Event::Eof => break,
             }
         }
         if self.stack.len() > 1 {
@@ -414,6 +605,73 @@ impl<'i> Builder<'i> {
         self.doc.nodes[0].last_desc = last;
         Ok(self.doc)
     }
+}
+
+/// Splits the attributes of a start tag (`tag[from..]`, after the name) into raw key and value
+/// ranges exactly as quick-xml's attribute iterator does for well-formed input. Returns false,
+/// leaving the job (and the error) to quick-xml, on anything else: a key without `=`, an
+/// unquoted or unclosed value, a duplicated key.
+pub(super) fn scan_attributes(
+    tag: &[u8],
+    from: usize,
+    out: &mut Vec<(usize, usize, usize, usize)>,
+) -> bool {
+    let ws = |b: u8| matches!(b, b' ' | b'\r' | b'\n' | b'\t');
+    let len = tag.len();
+    let mut i = from;
+    loop {
+        while i < len && ws(tag[i]) {
+            i += 1;
+        }
+        if i >= len {
+            return true;
+        }
+        let ks = i;
+        // The first byte is part of the key whatever it is (as in quick-xml).
+        i += 1;
+        while i < len && tag[i] != b'=' && !ws(tag[i]) {
+            i += 1;
+        }
+        let ke = i;
+        while i < len && ws(tag[i]) {
+            i += 1;
+        }
+        if i >= len || tag[i] != b'=' {
+            return false;
+        }
+        i += 1;
+        while i < len && ws(tag[i]) {
+            i += 1;
+        }
+        let Some(&quote) = tag.get(i) else {
+            return false;
+        };
+        if quote != b'"' && quote != b'\'' {
+            return false;
+        }
+        let vs = i + 1;
+        let Some(n) = tag
+            .get(vs..)
+            .and_then(|v| v.iter().position(|&b| b == quote))
+        else {
+            return false;
+        };
+        let ve = vs + n;
+        let key = &tag[ks..ke];
+        if out.iter().any(|&(a, b, _, _)| &tag[a..b] == key) {
+            return false;
+        }
+        out.push((ks, ke, vs, ve));
+        i = ve + 1;
+    }
+}
+
+fn unbound_prefix(b: &Builder<'_>, qn: QName<'_>, pos: usize) -> XmlError {
+    let p = qn.prefix().map(|p| p.into_inner()).unwrap_or_default();
+    b.malformed(
+        pos,
+        format!("unbound namespace prefix {:?}", String::from_utf8_lossy(p)),
+    )
 }
 
 fn check_name(local: &str) -> Result<(), String> {
@@ -436,29 +694,36 @@ fn check_name(local: &str) -> Result<(), String> {
     }
 }
 
-/// Line-end normalisation of character data (CR LF and lone CR become LF).
-fn normalize_newlines(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains('\r') {
-        std::borrow::Cow::Owned(s.replace("\r\n", "\n").replace('\r', "\n"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
+/// Appends character data with line ends normalised (CR LF and lone CR become LF).
+fn push_newlines_normalized(out: &mut String, s: &str) {
+    if !s.contains('\r') {
+        out.push_str(s);
+        return;
     }
+    let mut rest = s;
+    while let Some(i) = memchr::memchr(b'\r', rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        out.push('\n');
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('\n') {
+            rest = r;
+        }
+    }
+    out.push_str(rest);
 }
 
 /// Attribute-value normalisation of literal whitespace (before reference decoding).
-fn normalize_attr(s: &str) -> std::borrow::Cow<'_, str> {
+fn normalize_attr(s: &str) -> Cow<'_, str> {
     if s.contains(['\r', '\n', '\t']) {
-        std::borrow::Cow::Owned(s.replace("\r\n", " ").replace(['\r', '\n', '\t'], " "))
+        Cow::Owned(s.replace("\r\n", " ").replace(['\r', '\n', '\t'], " "))
     } else {
-        std::borrow::Cow::Borrowed(s)
+        Cow::Borrowed(s)
     }
 }
 
 /// Decodes the five predefined entities and character references; anything else is refused.
-fn unescape(s: &str) -> Result<String, String> {
-    quick_xml::escape::unescape(s)
-        .map(|c| c.into_owned())
-        .map_err(|e| {
-            format!("{e} (only the predefined entities and character references are allowed)")
-        })
+fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
+    quick_xml::escape::unescape(s).map_err(|e| {
+        format!("{e} (only the predefined entities and character references are allowed)")
+    })
 }

@@ -108,6 +108,188 @@ fn malformed_inputs_are_reported() {
     assert!(parse(b"\xEF\xBB\xBF<a/>").is_ok());
 }
 
+/// A small CDA-shaped document touching every path of the reader: declaration, namespaces
+/// (default, prefixed, redeclared, undeclared), `xml:` attributes, entities and character
+/// references in text and attributes, CR LF line ends, CDATA, comments, PIs.
+const SAMPLE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<?xml-stylesheet type=\"text/xsl\" href=\"cda.xsl\"?>\r\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:sdtc=\"urn:hl7-org:sdtc\">\r\n  <typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_MT000040UV02\"/>\r\n  <title xml:lang=\"it-IT\">Referto &amp; lettera &#x2013; &#232;</title>\r\n  <!-- a comment -->\r\n  <component><section><text>riga 1\r\nriga 2<![CDATA[<b>&amp;</b>]]><br/>fine</text>\r\n  <entry><observation classCode=\"OBS\" moodCode='EVN'><value xsi:type=\"PQ\" value=\"1.5\" unit=\"mg&#9;/dL\"/>\r\n  <sdtc:raceCode code=\"x\"/><x:ext xmlns:x=\"urn:x\" xmlns=\"\" a=\"1\"><plain/></x:ext></observation></entry></section></component>\r\n</ClinicalDocument>\r\n";
+
+#[test]
+fn sample_document_tree_is_exact() {
+    let d = doc(SAMPLE);
+    let r = d.document_element().unwrap();
+    assert_eq!(
+        (d.namespace(r), d.local_name(r)),
+        ("urn:hl7-org:v3", "ClinicalDocument")
+    );
+    assert_eq!(d.position(r), (3, 1));
+    let pi = d.children(d.root()).next().unwrap();
+    assert_eq!(d.kind(pi), NodeKind::ProcessingInstruction);
+    assert_eq!(d.local_name(pi), "xml-stylesheet");
+    assert_eq!(d.text(pi), "type=\"text/xsl\" href=\"cda.xsl\"");
+    let els: Vec<NodeId> = (0..d.node_count())
+        .filter_map(|i| d.node(i))
+        .filter(|&n| d.kind(n) == NodeKind::Element)
+        .collect();
+    let names: Vec<String> = els
+        .iter()
+        .map(|&n| {
+            let nm = d.name(d.name_id(n).unwrap());
+            format!("{}|{}|{}", nm.ns, nm.prefix, nm.local)
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "urn:hl7-org:v3||ClinicalDocument",
+            "urn:hl7-org:v3||typeId",
+            "urn:hl7-org:v3||title",
+            "urn:hl7-org:v3||component",
+            "urn:hl7-org:v3||section",
+            "urn:hl7-org:v3||text",
+            "urn:hl7-org:v3||br",
+            "urn:hl7-org:v3||entry",
+            "urn:hl7-org:v3||observation",
+            "urn:hl7-org:v3||value",
+            "urn:hl7-org:sdtc|sdtc|raceCode",
+            "urn:x|x|ext",
+            "||plain",
+        ]
+    );
+    let title = els[2];
+    let lang = d.attributes(title).next().unwrap();
+    assert_eq!(&*d.attr_name(lang).ns, XML_NS);
+    assert_eq!(d.attr_value(lang), "it-IT");
+    assert_eq!(d.string_value(title), "Referto & lettera \u{2013} \u{e8}");
+    assert_eq!(d.position(title), (5, 3));
+    assert_eq!(d.attr_position(lang), (5, 10));
+    assert_eq!(d.string_value(els[5]), "riga 1\nriga 2<b>&amp;</b>fine");
+    let value = els[9];
+    let attrs: Vec<(String, &str)> = d
+        .attributes(value)
+        .map(|a| {
+            let nm = d.attr_name(a);
+            (format!("{}|{}", nm.ns, nm.local), d.attr_value(a))
+        })
+        .collect();
+    assert_eq!(
+        attrs,
+        [
+            (
+                "http://www.w3.org/2001/XMLSchema-instance|type".to_owned(),
+                "PQ"
+            ),
+            ("|value".to_owned(), "1.5"),
+            ("|unit".to_owned(), "mg\t/dL"),
+        ]
+    );
+    assert_eq!(d.attribute(els[8], "moodCode"), Some("EVN"));
+    // Namespace declarations are not attributes; the ids of one expanded name are found.
+    assert_eq!(d.attributes(r).len(), 0);
+    assert_eq!(d.attributes(els[11]).len(), 1);
+    let ids: Vec<u32> = d.name_ids_of("urn:hl7-org:v3", "value").collect();
+    assert!(d.has_name_in(value, &ids));
+    assert_eq!(d.name_ids_of("urn:hl7-org:v3", "nothing").count(), 0);
+    // Comments keep their text as written.
+    let comment = (0..d.node_count())
+        .filter_map(|i| d.node(i))
+        .find(|&n| d.kind(n) == NodeKind::Comment)
+        .unwrap();
+    assert_eq!(d.text(comment), " a comment ");
+}
+
+#[test]
+fn namespace_errors_are_reported() {
+    for bad in [
+        "<a xmlns:xml='urn:other'/>",
+        "<a xmlns:xmlns='urn:x'/>",
+        "<a xmlns:p='http://www.w3.org/XML/1998/namespace'/>",
+        "<a xmlns:p='http://www.w3.org/2000/xmlns/'/>",
+        "<p:a xmlns:p=''/>",
+        "<a><p:b xmlns:p='u'/><p:c/></a>",
+        "<a p:x='1'/>",
+        "<a xmlns:p='u' xmlns:q='u' p:x='1' q:x='2'/>",
+        "<a x='1' x='2'/>",
+        "<a x='1'x/>",
+        "<a x=1/>",
+        "<a x='1/>",
+        "<1a/>",
+        "<a 1x='1'/>",
+    ] {
+        assert!(
+            matches!(parse(bad.as_bytes()), Err(XmlError::Malformed { .. })),
+            "{bad:?} should be refused"
+        );
+    }
+    let d = doc("<a xmlns:xml='http://www.w3.org/XML/1998/namespace' xmlns:p='u'><p:b xmlns:p='v'/><p:c/></a>");
+    let kids: Vec<_> = d.child_elements(d.document_element().unwrap()).collect();
+    assert_eq!(d.namespace(kids[0]), "v");
+    assert_eq!(d.namespace(kids[1]), "u");
+}
+
+/// Start-tag tails made of attribute-like pieces, well-formed or not.
+fn attribute_soup() -> impl Strategy<Value = String> {
+    let pieces = vec![
+        " ", "\t", "\r\n", "a", "b", "p:c", "xmlns", "xmlns:p", "=", " = ", "\"v\"", "'w'", "\"",
+        "'", "\"x y\"", "'a\"b'", "\"a'b\"", "<", "&amp;", "/", "a='1'", " a='2'",
+    ];
+    proptest::collection::vec(proptest::sample::select(pieces), 0..12).prop_map(|v| v.concat())
+}
+
+/// Mutations of a real-shaped document: byte flips, insertions of markup, deletions.
+fn mutation() -> impl Strategy<Value = (usize, u8, usize)> {
+    (0..SAMPLE.len() + 1, any::<u8>(), 0usize..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #[test]
+    fn mutated_cda_never_panics(muts in proptest::collection::vec(mutation(), 1..4)) {
+        let mut b = SAMPLE.as_bytes().to_vec();
+        for (at, byte, kind) in muts {
+            let at = at.min(b.len());
+            match kind {
+                0 => b.truncate(at),
+                1 => if at < b.len() { b[at] = byte },
+                2 => b.insert(at, b"<>&;:=\"'/!?-[]x \r"[byte as usize % 16]),
+                _ => { b.drain(at..(at + byte as usize % 8).min(b.len())); }
+            }
+        }
+        if let Ok(d) = parse(&b) {
+            for i in 1..d.node_count() {
+                let n = d.node(i).unwrap();
+                let p = d.parent(n).unwrap();
+                prop_assert!(p < n);
+                prop_assert!(d.last_descendant(p) >= d.last_descendant(n));
+                for a in d.attributes(n) {
+                    prop_assert_eq!(d.attr_owner(a), n);
+                    let _ = (d.attr_value(a), d.attr_position(a));
+                }
+            }
+        }
+    }
+
+    /// The reader's own scan of a tag's attributes must give exactly what quick-xml's
+    /// iterator gives whenever it accepts the tag (it hands everything else to quick-xml).
+    #[test]
+    fn attribute_scan_agrees_with_quick_xml(s in attribute_soup()) {
+        let tag = format!("e{s}");
+        let mut spans = Vec::new();
+        if reader::scan_attributes(tag.as_bytes(), 1, &mut spans) {
+            let start = quick_xml::events::BytesStart::from_content(tag.as_str(), 1);
+            let theirs: Vec<(Vec<u8>, Vec<u8>)> = start
+                .attributes()
+                .map(|a| a.map(|a| (a.key.as_ref().to_vec(), a.value.to_vec())))
+                .collect::<Result<_, _>>()
+                .map_err(|e| TestCaseError::fail(format!("quick-xml refuses {tag:?}: {e}")))?;
+            let ours: Vec<(Vec<u8>, Vec<u8>)> = spans
+                .iter()
+                .map(|&(ks, ke, vs, ve)| (tag.as_bytes()[ks..ke].to_vec(), tag.as_bytes()[vs..ve].to_vec()))
+                .collect();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]

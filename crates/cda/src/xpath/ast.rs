@@ -57,9 +57,12 @@ impl Axis {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeTest {
     /// A name test; `None` parts are wildcards. The namespace is a URI ("" = no namespace).
+    /// `id` is the process-wide id of the expanded name when both parts are given (see the
+    /// `xpath::names` module), `u32::MAX` otherwise.
     Name {
         ns: Option<Arc<str>>,
         local: Option<Arc<str>>,
+        id: u32,
     },
     AnyNode,
     Text,

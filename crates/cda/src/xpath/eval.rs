@@ -1,10 +1,12 @@
 //! Evaluation of compiled expressions over a [`Document`].
 
 use super::ast::*;
+use super::names::{DocNames, NO_NAME};
 use super::parser::compile_regex;
 use super::value::*;
 use super::XPathError;
 use crate::xml::{Document, NodeId, NodeKind};
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,7 +18,11 @@ type Binding = Result<Rc<Sequence>, XPathError>;
 /// Dynamic context of one evaluation: the document and the variables in scope.
 pub struct Env<'a> {
     doc: &'a Document,
+    /// Process-wide id of each of the document's names (for name tests).
+    names: DocNames,
     vars: Vec<(Arc<str>, Binding)>,
+    /// Spare node vectors for path evaluation.
+    bufs: Vec<Vec<NodeRef>>,
 }
 
 /// The focus: context item, position and size.
@@ -48,7 +54,9 @@ impl<'a> Env<'a> {
     pub fn new(doc: &'a Document) -> Env<'a> {
         Env {
             doc,
+            names: DocNames::new(doc),
             vars: Vec::new(),
+            bufs: Vec::new(),
         }
     }
 
@@ -78,13 +86,18 @@ impl<'a> Env<'a> {
     }
 
     fn var(&self, name: &str) -> R<Sequence> {
+        self.var_ref(name).map(|v| (**v).clone())
+    }
+
+    /// A variable's value, shared.
+    fn var_ref(&self, name: &str) -> R<&Rc<Sequence>> {
         self.vars
             .iter()
             .rev()
             .find(|(n, _)| &**n == name)
             .ok_or_else(|| dyn_err("XPST0008", format!("variable ${name} is not defined")))
             .and_then(|(_, v)| match v {
-                Ok(v) => Ok((**v).clone()),
+                Ok(v) => Ok(v),
                 Err(e) => Err(e.clone()),
             })
     }
@@ -129,21 +142,7 @@ impl<'a> Env<'a> {
                 let b = self.ebv_of(l, f)? && self.ebv_of(r, f)?;
                 Ok(vec![Item::Atomic(Atomic::Boolean(b))])
             }
-            Ast::General(op, l, r) => {
-                if let Some(b) = self.fast_string_compare(*op, l, r, f)? {
-                    return Ok(bool_seq(b));
-                }
-                let a = self.atomize_expr(l, f)?;
-                let b = self.atomize_expr(r, f)?;
-                for x in &a {
-                    for y in &b {
-                        if general_compare(*op, x, y)? {
-                            return Ok(bool_seq(true));
-                        }
-                    }
-                }
-                Ok(bool_seq(false))
-            }
+            Ast::General(op, l, r) => Ok(bool_seq(self.general(*op, l, r, f)?)),
             Ast::Value(op, l, r) => {
                 let a = self.atomize_expr(l, f)?;
                 let b = self.atomize_expr(r, f)?;
@@ -285,6 +284,23 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A general comparison.
+    fn general(&mut self, op: CmpOp, l: &Ast, r: &Ast, f: &Focus) -> R<bool> {
+        if let Some(b) = self.fast_string_compare(op, l, r, f)? {
+            return Ok(b);
+        }
+        let a = self.atoms(l, f)?;
+        let b = self.atoms(r, f)?;
+        for x in a.as_slice() {
+            for y in b.as_slice() {
+                if general_compare(op, x, y)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// `nodes = 'literal'` / `nodes != 'literal'` without allocating the nodes' strings
     /// (untypedAtomic against xs:string compares as strings).
     fn fast_string_compare(&mut self, op: CmpOp, l: &Ast, r: &Ast, f: &Focus) -> R<Option<bool>> {
@@ -296,23 +312,57 @@ impl<'a> Env<'a> {
             }
             _ => return Ok(None),
         };
-        let seq = self.eval(nodes, f)?;
-        let mut any = false;
-        for item in &seq {
-            let hit = match item {
-                Item::Node(NodeRef::Attr(a)) => {
-                    let v = self.doc.attr_value(*a);
-                    (v == lit.as_str()) == (op == CmpOp::Eq)
+        let eq = op == CmpOp::Eq;
+        // `@name = 'literal'` on an element: look at the attribute directly.
+        if let (
+            Ast::Path {
+                start: PathStart::Context,
+                steps,
+            },
+            Some(Item::Node(NodeRef::Node(n))),
+        ) = (nodes, &f.item)
+        {
+            if let [Step::Axis {
+                axis: Axis::Attribute,
+                test: NodeTest::Name { id, .. },
+                preds,
+            }] = steps.as_slice()
+            {
+                if *id != NO_NAME && preds.is_empty() {
+                    let doc = self.doc;
+                    if doc.kind(*n) != NodeKind::Element {
+                        return Ok(Some(false));
+                    }
+                    let names = &self.names;
+                    return Ok(Some(doc.attributes(*n).any(|a| {
+                        names.id(doc.attr_name_id(a)) == *id
+                            && (doc.attr_value(a) == lit.as_str()) == eq
+                    })));
                 }
-                Item::Node(n) => (n.string_value(self.doc) == *lit) == (op == CmpOp::Eq),
-                Item::Atomic(a) => general_compare(op, a, &Atomic::String(lit.clone()))?,
-            };
-            if hit {
-                any = true;
-                break;
             }
         }
-        Ok(Some(any))
+        match self.eval_path_out(nodes, f)? {
+            PathOut::Nodes(v) => {
+                let doc = self.doc;
+                let b = v
+                    .iter()
+                    .any(|n| (node_string(doc, *n) == lit.as_str()) == eq);
+                self.recycle(v);
+                Ok(Some(b))
+            }
+            PathOut::Items(seq) => {
+                for item in &seq {
+                    let hit = match item {
+                        Item::Node(n) => (node_string(self.doc, *n) == lit.as_str()) == eq,
+                        Item::Atomic(a) => general_compare(op, a, &Atomic::String(lit.clone()))?,
+                    };
+                    if hit {
+                        return Ok(Some(true));
+                    }
+                }
+                Ok(Some(false))
+            }
+        }
     }
 
     fn for_each(
@@ -350,7 +400,7 @@ impl<'a> Env<'a> {
                 n_ok && s.iter().all(|i| match (it, i) {
                     (ItemType::Item, _) => true,
                     (ItemType::Node(t), Item::Node(n)) => {
-                        node_matches(self.doc, *n, t, Axis::Child)
+                        node_matches(self.doc, &self.names, *n, t, Axis::Child)
                     }
                     (ItemType::Atomic(t), Item::Atomic(a)) => atomic_is(a, *t),
                     _ => false,
@@ -367,6 +417,63 @@ impl<'a> Env<'a> {
     fn atomize_expr(&mut self, e: &Ast, f: &Focus) -> R<Vec<Atomic>> {
         let s = self.eval(e, f)?;
         Ok(atomize(self.doc, &s))
+    }
+
+    /// Like [`Env::atomize_expr`], without allocating a vector for the single values of
+    /// literals and `count()`.
+    fn atoms(&mut self, e: &Ast, f: &Focus) -> R<Atoms> {
+        Ok(match e {
+            Ast::Literal(a) => Atoms::One(a.clone()),
+            Ast::Call(Func::Count, args, _) => {
+                Atoms::One(Atomic::Integer(self.count(&args[0], f)?))
+            }
+            Ast::Path { start, steps } => match self.path_inner(*start, steps, f)? {
+                PathOut::Nodes(v) => {
+                    let doc = self.doc;
+                    let a = match v.as_slice() {
+                        [n] => Atoms::One(Atomic::Untyped(node_string(doc, *n).into_owned())),
+                        _ => Atoms::Many(
+                            v.iter()
+                                .map(|n| Atomic::Untyped(node_string(doc, *n).into_owned()))
+                                .collect(),
+                        ),
+                    };
+                    self.recycle(v);
+                    a
+                }
+                PathOut::Items(s) => Atoms::Many(atomize(self.doc, &s)),
+            },
+            _ => Atoms::Many(self.atomize_expr(e, f)?),
+        })
+    }
+
+    /// `count(e)`, without building the sequence of a path or copying a variable.
+    fn count(&mut self, e: &Ast, f: &Focus) -> R<i64> {
+        Ok(match e {
+            Ast::Var(n) => self.var_ref(n)?.len() as i64,
+            Ast::Path { start, steps } => match self.path_inner(*start, steps, f)? {
+                PathOut::Nodes(v) => {
+                    let n = v.len() as i64;
+                    self.recycle(v);
+                    n
+                }
+                PathOut::Items(s) => s.len() as i64,
+            },
+            _ => self.eval(e, f)?.len() as i64,
+        })
+    }
+
+    /// A node vector for a path step (reused across steps and paths).
+    fn take_buf(&mut self) -> Vec<NodeRef> {
+        self.bufs.pop().unwrap_or_else(|| Vec::with_capacity(16))
+    }
+
+    /// Gives a node vector back for reuse.
+    fn recycle(&mut self, mut v: Vec<NodeRef>) {
+        if self.bufs.len() < 32 && v.capacity() <= 4096 {
+            v.clear();
+            self.bufs.push(v);
+        }
     }
 
     fn optional_number(&mut self, e: &Ast, f: &Focus) -> R<Option<Atomic>> {
@@ -400,45 +507,66 @@ impl<'a> Env<'a> {
     }
 
     fn path(&mut self, start: PathStart, steps: &[Step], f: &Focus) -> R<Sequence> {
-        let mut current: Sequence = match start {
+        Ok(match self.path_inner(start, steps, f)? {
+            PathOut::Nodes(v) => {
+                let s = v.iter().copied().map(Item::Node).collect();
+                self.recycle(v);
+                s
+            }
+            PathOut::Items(s) => s,
+        })
+    }
+
+    /// Evaluates a path; node results are kept as plain [`NodeRef`]s (in document order).
+    fn path_inner(&mut self, start: PathStart, steps: &[Step], f: &Focus) -> R<PathOut> {
+        let first = match start {
             PathStart::Root => {
                 self.context_node(f)?;
-                vec![Item::Node(NodeRef::Node(self.doc.root()))]
+                NodeRef::Node(self.doc.root())
             }
             PathStart::Context => match &f.item {
-                Some(i) => vec![i.clone()],
-                None => return Err(dyn_err("XPDY0002", "the context item is undefined")),
-            },
-        };
-        for (si, step) in steps.iter().enumerate() {
-            let last = si + 1 == steps.len();
-            let single_input = current.len() == 1;
-            let mut out: Sequence = Vec::new();
-            let mut atomics = false;
-            let size = current.len();
-            for (ci, item) in current.iter().enumerate() {
-                let Item::Node(ctx) = item else {
+                Some(Item::Node(n)) => *n,
+                Some(i @ Item::Atomic(_)) => {
+                    if steps.is_empty() {
+                        return Ok(PathOut::Items(vec![i.clone()]));
+                    }
                     return Err(dyn_err(
                         "XPTY0019",
                         "a path step was applied to an atomic value",
                     ));
-                };
-                match step {
-                    Step::Axis { axis, test, preds } => {
-                        let mut nodes = Vec::new();
-                        axis_nodes(self.doc, *ctx, *axis, test, &mut nodes);
-                        let mut seq: Sequence = nodes.into_iter().map(Item::Node).collect();
+                }
+                None => return Err(dyn_err("XPDY0002", "the context item is undefined")),
+            },
+        };
+        let mut current = self.take_buf();
+        current.push(first);
+        for (si, step) in steps.iter().enumerate() {
+            let last = si + 1 == steps.len();
+            let single_input = current.len() == 1;
+            let size = current.len();
+            let mut out: Vec<NodeRef> = self.take_buf();
+            match step {
+                Step::Axis { axis, test, preds } => {
+                    for &ctx in &current {
+                        let s0 = out.len();
+                        axis_nodes(self.doc, &self.names, ctx, *axis, test, &mut out);
                         for p in preds {
-                            seq = self.apply_predicate(seq, p)?;
+                            self.filter_tail(&mut out, s0, p)?;
                         }
                         if axis.is_reverse() {
-                            seq.reverse();
+                            out[s0..].reverse();
                         }
-                        out.extend(seq);
                     }
-                    Step::Filter { expr, preds } => {
+                    if !single_input && out.len() > 1 {
+                        sort_nodes(self.doc, &mut out);
+                    }
+                }
+                Step::Filter { expr, preds } => {
+                    let mut items: Sequence = Vec::new();
+                    let mut atomics = false;
+                    for (ci, &ctx) in current.iter().enumerate() {
                         let focus = Focus {
-                            item: Some(item.clone()),
+                            item: Some(Item::Node(ctx)),
                             pos: ci + 1,
                             size,
                         };
@@ -451,41 +579,118 @@ impl<'a> Env<'a> {
                                 atomics = true;
                             }
                         }
-                        out.extend(seq);
+                        items.extend(seq);
+                    }
+                    if atomics {
+                        if !last {
+                            return Err(dyn_err(
+                                "XPTY0019",
+                                "a path step was applied to an atomic value",
+                            ));
+                        }
+                        if items.iter().any(|i| matches!(i, Item::Node(_))) {
+                            return Err(dyn_err(
+                                "XPTY0018",
+                                "a path mixes nodes and atomic values",
+                            ));
+                        }
+                        return Ok(PathOut::Items(items));
+                    }
+                    out.extend(items.into_iter().filter_map(|i| match i {
+                        Item::Node(n) => Some(n),
+                        Item::Atomic(_) => None,
+                    }));
+                    if out.len() > 1 {
+                        sort_nodes(self.doc, &mut out);
                     }
                 }
             }
-            if atomics {
-                if !last {
-                    return Err(dyn_err(
-                        "XPTY0019",
-                        "a path step was applied to an atomic value",
-                    ));
-                }
-                if out.iter().any(|i| matches!(i, Item::Node(_))) {
-                    return Err(dyn_err("XPTY0018", "a path mixes nodes and atomic values"));
-                }
-                return Ok(out);
-            }
-            let needs_sort = !single_input || matches!(step, Step::Filter { .. });
-            if needs_sort && out.len() > 1 {
-                let doc = self.doc;
-                let mut nodes: Vec<NodeRef> = out
-                    .into_iter()
-                    .filter_map(|i| match i {
-                        Item::Node(n) => Some(n),
-                        Item::Atomic(_) => None,
-                    })
-                    .collect();
-                sort_nodes(doc, &mut nodes);
-                out = nodes.into_iter().map(Item::Node).collect();
-            }
-            current = out;
+            let done = std::mem::replace(&mut current, out);
+            self.recycle(done);
             if current.is_empty() {
                 break;
             }
         }
-        Ok(current)
+        Ok(PathOut::Nodes(current))
+    }
+
+    /// Applies a predicate to `v[s0..]` (one context node's step result, in axis order), in
+    /// place.
+    fn filter_tail(&mut self, v: &mut Vec<NodeRef>, s0: usize, pred: &Ast) -> R<()> {
+        let size = v.len() - s0;
+        if size == 0 {
+            return Ok(());
+        }
+        if let Ast::Literal(Atomic::Integer(k)) = pred {
+            let k = *k;
+            if k >= 1 && (k as usize) <= size {
+                let x = v[s0 + (k - 1) as usize];
+                v.truncate(s0);
+                v.push(x);
+            } else {
+                v.truncate(s0);
+            }
+            return Ok(());
+        }
+        let boolean = is_boolean(pred);
+        let mut w = s0;
+        for i in 0..size {
+            let n = v[s0 + i];
+            let focus = Focus {
+                item: Some(Item::Node(n)),
+                pos: i + 1,
+                size,
+            };
+            let keep = if boolean {
+                self.eval_bool(pred, &focus)?
+            } else {
+                let r = self.eval(pred, &focus)?;
+                match r.as_slice() {
+                    [Item::Atomic(a)] if a.is_numeric() => a.as_f64() == Some((i + 1) as f64),
+                    _ => ebv(&r)?,
+                }
+            };
+            if keep {
+                v[w] = n;
+                w += 1;
+            }
+        }
+        v.truncate(w);
+        Ok(())
+    }
+
+    /// The effective boolean value of an expression, without building sequences for the
+    /// common boolean shapes.
+    fn eval_bool(&mut self, e: &Ast, f: &Focus) -> R<bool> {
+        match e {
+            Ast::Or(l, r) => Ok(self.eval_bool(l, f)? || self.eval_bool(r, f)?),
+            Ast::And(l, r) => Ok(self.eval_bool(l, f)? && self.eval_bool(r, f)?),
+            Ast::General(op, l, r) => self.general(*op, l, r, f),
+            Ast::Path { start, steps } => Ok(match self.path_inner(*start, steps, f)? {
+                PathOut::Nodes(v) => {
+                    let b = !v.is_empty();
+                    self.recycle(v);
+                    b
+                }
+                PathOut::Items(s) => ebv(&s)?,
+            }),
+            Ast::Call(Func::Not, args, _) => Ok(!self.eval_bool(&args[0], f)?),
+            Ast::Call(Func::Boolean, args, _) => self.eval_bool(&args[0], f),
+            Ast::Call(Func::True, ..) => Ok(true),
+            Ast::Call(Func::False, ..) => Ok(false),
+            _ => {
+                let s = self.eval(e, f)?;
+                ebv(&s)
+            }
+        }
+    }
+
+    /// Evaluates `e`, keeping the nodes of a path as plain [`NodeRef`]s.
+    fn eval_path_out(&mut self, e: &Ast, f: &Focus) -> R<PathOut> {
+        match e {
+            Ast::Path { start, steps } => self.path_inner(*start, steps, f),
+            _ => Ok(PathOut::Items(self.eval(e, f)?)),
+        }
     }
 
     fn apply_predicate(&mut self, seq: Sequence, pred: &Ast) -> R<Sequence> {
@@ -522,30 +727,56 @@ impl<'a> Env<'a> {
         Ok(out)
     }
 
-    fn string_arg(&mut self, args: &[Ast], i: usize, f: &Focus) -> R<String> {
+    /// The string of argument `i` (empty when absent), borrowed from the expression or the
+    /// document when possible.
+    fn string_arg<'s>(&mut self, args: &'s [Ast], i: usize, f: &Focus) -> R<Cow<'s, str>>
+    where
+        'a: 's,
+    {
         let Some(e) = args.get(i) else {
-            return Ok(String::new());
+            return Ok(Cow::Borrowed(""));
         };
-        let a = self.atomize_expr(e, f)?;
-        match a.as_slice() {
-            [] => Ok(String::new()),
-            [x] => Ok(x.to_xpath_string()),
-            _ => Err(dyn_err(
-                "XPTY0004",
-                format!(
-                    "a sequence of {} items where one string was expected",
-                    a.len()
-                ),
-            )),
+        let doc: &'a Document = self.doc;
+        match e {
+            Ast::Literal(Atomic::String(s)) => return Ok(Cow::Borrowed(s)),
+            Ast::Call(Func::LocalName, a, _) if a.is_empty() => {
+                if let Some(Item::Node(n)) = &f.item {
+                    let nm = match n {
+                        NodeRef::Node(id) => doc.name_id(*id).map(|i| doc.name(i)),
+                        NodeRef::Attr(a) => Some(doc.attr_name(*a)),
+                    };
+                    return Ok(Cow::Borrowed(nm.map_or("", |nm| &nm.local)));
+                }
+            }
+            Ast::Path { start, steps } => {
+                return match self.path_inner(*start, steps, f)? {
+                    PathOut::Nodes(v) => {
+                        let r = match v.as_slice() {
+                            [] => Ok(Cow::Borrowed("")),
+                            [n] => Ok(node_string(doc, *n)),
+                            _ => Err(one_string_error(v.len())),
+                        };
+                        self.recycle(v);
+                        r
+                    }
+                    PathOut::Items(seq) => one_string(doc, &seq).map(Cow::Owned),
+                };
+            }
+            _ => {}
         }
+        let seq = self.eval(e, f)?;
+        one_string(doc, &seq).map(Cow::Owned)
     }
 
     /// The string of the argument, or of the context item when the argument is absent.
-    fn string_or_context(&mut self, args: &[Ast], f: &Focus) -> R<String> {
+    fn string_or_context<'s>(&mut self, args: &'s [Ast], f: &Focus) -> R<Cow<'s, str>>
+    where
+        'a: 's,
+    {
         if args.is_empty() {
             match &f.item {
-                Some(Item::Node(n)) => Ok(n.string_value(self.doc)),
-                Some(Item::Atomic(a)) => Ok(a.to_xpath_string()),
+                Some(Item::Node(n)) => Ok(node_string(self.doc, *n)),
+                Some(Item::Atomic(a)) => Ok(Cow::Owned(a.to_xpath_string())),
                 None => Err(dyn_err("XPDY0002", "the context item is undefined")),
             }
         } else {
@@ -566,20 +797,24 @@ impl<'a> Env<'a> {
         }
     }
 
-    fn regex_arg(
+    /// The regex of a call: the one compiled with the expression (borrowed, so that its
+    /// lazy DFA cache is kept across calls), else compiled now.
+    fn regex_arg<'r>(
         &mut self,
         args: &[Ast],
         pat: usize,
         flags: usize,
-        pre: Option<&regex::Regex>,
+        pre: Option<&'r regex::Regex>,
         f: &Focus,
-    ) -> R<regex::Regex> {
+    ) -> R<Cow<'r, regex::Regex>> {
         if let Some(r) = pre {
-            return Ok(r.clone());
+            return Ok(Cow::Borrowed(r));
         }
         let p = self.string_arg(args, pat, f)?;
         let fl = self.string_arg(args, flags, f)?;
-        compile_regex(&p, &fl).map_err(|m| dyn_err("FORX0002", m))
+        compile_regex(&p, &fl)
+            .map(Cow::Owned)
+            .map_err(|m| dyn_err("FORX0002", m))
     }
 
     fn call(
@@ -594,8 +829,8 @@ impl<'a> Env<'a> {
         let int = |v: i64| Ok(vec![Item::Atomic(Atomic::Integer(v))]);
         match func {
             Func::Count => {
-                let v = self.eval(&args[0], f)?;
-                int(v.len() as i64)
+                let n = self.count(&args[0], f)?;
+                int(n)
             }
             Func::Not => {
                 let v = self.ebv_of(&args[0], f)?;
@@ -609,7 +844,7 @@ impl<'a> Env<'a> {
             }
             Func::String => {
                 if args.is_empty() {
-                    return s(self.string_or_context(args, f)?);
+                    return s(self.string_or_context(args, f)?.into_owned());
                 }
                 let v = self.eval(&args[0], f)?;
                 match v.as_slice() {
@@ -658,11 +893,12 @@ impl<'a> Env<'a> {
             | Func::SubstringAfter => {
                 let a = self.string_arg(args, 0, f)?;
                 let c = self.string_arg(args, 1, f)?;
+                let (a, c) = (&*a, &*c);
                 match func {
-                    Func::Contains => b(a.contains(&c)),
-                    Func::StartsWith => b(a.starts_with(&c)),
-                    Func::EndsWith => b(a.ends_with(&c)),
-                    Func::SubstringBefore => s(a.find(&c).map_or(String::new(), |i| {
+                    Func::Contains => b(a.contains(c)),
+                    Func::StartsWith => b(a.starts_with(c)),
+                    Func::EndsWith => b(a.ends_with(c)),
+                    Func::SubstringBefore => s(a.find(c).map_or(String::new(), |i| {
                         if c.is_empty() {
                             String::new()
                         } else {
@@ -670,7 +906,7 @@ impl<'a> Env<'a> {
                         }
                     })),
                     _ => s(a
-                        .find(&c)
+                        .find(c)
                         .map_or(String::new(), |i| a[i + c.len()..].to_owned())),
                 }
             }
@@ -692,7 +928,7 @@ impl<'a> Env<'a> {
             }
             Func::StringJoin => {
                 let parts = self.atomize_expr(&args[0], f)?;
-                let sep = self.string_arg(args, 1, f)?;
+                let sep = self.string_arg(args, 1, f)?.into_owned();
                 s(parts
                     .iter()
                     .map(Atomic::to_xpath_string)
@@ -921,6 +1157,104 @@ fn lexical_name(nm: &crate::xml::Name) -> String {
     }
 }
 
+/// Atomic values: one (no allocation) or many.
+enum Atoms {
+    One(Atomic),
+    Many(Vec<Atomic>),
+}
+
+impl Atoms {
+    fn as_slice(&self) -> &[Atomic] {
+        match self {
+            Atoms::One(a) => std::slice::from_ref(a),
+            Atoms::Many(v) => v,
+        }
+    }
+}
+
+/// The result of a path: nodes (in document order), or the atomic values of a last step.
+enum PathOut {
+    Nodes(Vec<NodeRef>),
+    Items(Sequence),
+}
+
+/// True when the value of `e` is a boolean or a node sequence, so that as a predicate it
+/// means its effective boolean value (never a position).
+fn is_boolean(e: &Ast) -> bool {
+    match e {
+        Ast::Or(..) | Ast::And(..) | Ast::General(..) => true,
+        Ast::Path { steps, .. } => matches!(steps.last(), Some(Step::Axis { .. })),
+        Ast::Call(func, ..) => matches!(
+            func,
+            Func::Not
+                | Func::Boolean
+                | Func::True
+                | Func::False
+                | Func::Exists
+                | Func::Empty
+                | Func::Contains
+                | Func::StartsWith
+                | Func::EndsWith
+                | Func::Matches
+        ),
+        _ => false,
+    }
+}
+
+/// String value of a node, borrowed from the document when it is one piece of text.
+fn node_string(doc: &Document, n: NodeRef) -> Cow<'_, str> {
+    match n {
+        NodeRef::Attr(a) => Cow::Borrowed(doc.attr_value(a)),
+        NodeRef::Node(id) => match doc.kind(id) {
+            NodeKind::Text | NodeKind::Comment | NodeKind::ProcessingInstruction => {
+                Cow::Borrowed(doc.text(id))
+            }
+            NodeKind::Element | NodeKind::Document => {
+                let mut one: Option<&str> = None;
+                let mut acc: Option<String> = None;
+                for i in id.0 + 1..=doc.last_descendant(id).0 {
+                    let Some(t) = doc.node(i as usize) else { break };
+                    if doc.kind(t) != NodeKind::Text {
+                        continue;
+                    }
+                    let s = doc.text(t);
+                    match (&mut acc, one) {
+                        (Some(a), _) => a.push_str(s),
+                        (None, None) => one = Some(s),
+                        (None, Some(first)) => {
+                            let mut a = String::with_capacity(first.len() + s.len());
+                            a.push_str(first);
+                            a.push_str(s);
+                            acc = Some(a);
+                        }
+                    }
+                }
+                match acc {
+                    Some(a) => Cow::Owned(a),
+                    None => Cow::Borrowed(one.unwrap_or("")),
+                }
+            }
+        },
+    }
+}
+
+/// The string of a sequence of at most one item (`""` when empty).
+fn one_string(doc: &Document, seq: &[Item]) -> R<String> {
+    match seq {
+        [] => Ok(String::new()),
+        [Item::Node(n)] => Ok(n.string_value(doc)),
+        [Item::Atomic(a)] => Ok(a.to_xpath_string()),
+        _ => Err(one_string_error(seq.len())),
+    }
+}
+
+fn one_string_error(len: usize) -> XPathError {
+    dyn_err(
+        "XPTY0004",
+        format!("a sequence of {len} items where one string was expected"),
+    )
+}
+
 fn bool_seq(b: bool) -> Sequence {
     vec![Item::Atomic(Atomic::Boolean(b))]
 }
@@ -981,6 +1315,29 @@ fn to_number(a: &Atomic) -> f64 {
 }
 
 fn general_compare(op: CmpOp, a: &Atomic, b: &Atomic) -> R<bool> {
+    // The common cases, without copying strings: two strings (untypedAtomic compares as a
+    // string against a string or untypedAtomic), two numbers, untypedAtomic and a number.
+    match (a, b) {
+        (Atomic::String(x) | Atomic::Untyped(x), Atomic::String(y) | Atomic::Untyped(y)) => {
+            return Ok(ordering_holds(op, Some(x.as_str().cmp(y.as_str()))));
+        }
+        (x, y) if x.is_numeric() && y.is_numeric() => return compare_atomic(op, x, y),
+        (Atomic::Untyped(u), y) if y.is_numeric() => {
+            let x = untyped_double(u)?;
+            return Ok(ordering_holds(
+                op,
+                x.partial_cmp(&y.as_f64().unwrap_or(f64::NAN)),
+            ));
+        }
+        (x, Atomic::Untyped(u)) if x.is_numeric() => {
+            let y = untyped_double(u)?;
+            return Ok(ordering_holds(
+                op,
+                x.as_f64().unwrap_or(f64::NAN).partial_cmp(&y),
+            ));
+        }
+        _ => {}
+    }
     let conv =
         |u: &str, other: &Atomic| -> R<Atomic> {
             Ok(match other {
@@ -1002,6 +1359,26 @@ fn general_compare(op: CmpOp, a: &Atomic, b: &Atomic) -> R<bool> {
         o => o.clone(),
     };
     compare_atomic(op, &a2, &b2)
+}
+
+fn untyped_double(u: &str) -> R<f64> {
+    parse_double(u).ok_or_else(|| dyn_err("FORG0001", format!("cannot cast {u:?} to xs:double")))
+}
+
+/// Whether an ordering satisfies `op`; `None` (NaN) satisfies only `!=`.
+fn ordering_holds(op: CmpOp, o: Option<std::cmp::Ordering>) -> bool {
+    use std::cmp::Ordering;
+    let Some(o) = o else {
+        return op == CmpOp::Ne;
+    };
+    match op {
+        CmpOp::Eq => o == Ordering::Equal,
+        CmpOp::Ne => o != Ordering::Equal,
+        CmpOp::Lt => o == Ordering::Less,
+        CmpOp::Le => o != Ordering::Greater,
+        CmpOp::Gt => o == Ordering::Greater,
+        CmpOp::Ge => o != Ordering::Less,
+    }
 }
 
 fn compare_atomic(op: CmpOp, a: &Atomic, b: &Atomic) -> R<bool> {
@@ -1206,17 +1583,24 @@ fn substring(s: &str, start: f64, len: Option<f64>) -> String {
         .collect()
 }
 
+/// A name test against the document's name `raw`: by id when the test names both parts,
+/// else by strings (wildcards).
 fn name_matches(
     doc: &Document,
-    nm: &crate::xml::Name,
+    names: &DocNames,
+    raw: crate::xml::NameId,
     ns: &Option<Arc<str>>,
     local: &Option<Arc<str>>,
+    id: u32,
 ) -> bool {
-    let _ = doc;
+    if id != NO_NAME {
+        return names.id(raw) == id;
+    }
+    let nm = doc.name(raw);
     local.as_ref().is_none_or(|l| **l == *nm.local) && ns.as_ref().is_none_or(|n| **n == *nm.ns)
 }
 
-fn node_matches(doc: &Document, n: NodeRef, test: &NodeTest, axis: Axis) -> bool {
+fn node_matches(doc: &Document, names: &DocNames, n: NodeRef, test: &NodeTest, axis: Axis) -> bool {
     match n {
         NodeRef::Attr(a) => match test {
             NodeTest::AnyNode => true,
@@ -1225,8 +1609,9 @@ fn node_matches(doc: &Document, n: NodeRef, test: &NodeTest, axis: Axis) -> bool
                 let nm = doc.attr_name(a);
                 **ns == *nm.ns && **l == *nm.local
             }
-            NodeTest::Name { ns, local } => {
-                axis == Axis::Attribute && name_matches(doc, doc.attr_name(a), ns, local)
+            NodeTest::Name { ns, local, id } => {
+                axis == Axis::Attribute
+                    && name_matches(doc, names, doc.attr_name_id(a), ns, local, *id)
             }
             _ => false,
         },
@@ -1248,22 +1633,35 @@ fn node_matches(doc: &Document, n: NodeRef, test: &NodeTest, axis: Axis) -> bool
                         && doc.local_name(id) == &**l
                 }
                 NodeTest::Attribute(_) => false,
-                NodeTest::Name { ns, local } => {
+                NodeTest::Name { ns, local, id: nid } => {
                     kind == NodeKind::Element
                         && axis != Axis::Attribute
                         && doc
                             .name_id(id)
-                            .is_some_and(|i| name_matches(doc, doc.name(i), ns, local))
+                            .is_some_and(|i| name_matches(doc, names, i, ns, local, *nid))
                 }
             }
         }
     }
 }
 
+/// True when `n` is an element whose expanded name has the process-wide id `id`.
+#[inline]
+fn elem_named(doc: &Document, names: &DocNames, n: NodeId, id: u32) -> bool {
+    doc.kind(n) == NodeKind::Element && doc.name_id(n).is_some_and(|r| names.id(r) == id)
+}
+
 /// Nodes on `axis` from `ctx` that pass `test`, in axis order (reverse axes: nearest first).
-fn axis_nodes(doc: &Document, ctx: NodeRef, axis: Axis, test: &NodeTest, out: &mut Vec<NodeRef>) {
+fn axis_nodes(
+    doc: &Document,
+    names: &DocNames,
+    ctx: NodeRef,
+    axis: Axis,
+    test: &NodeTest,
+    out: &mut Vec<NodeRef>,
+) {
     let mut push = |n: NodeRef| {
-        if node_matches(doc, n, test, axis) {
+        if node_matches(doc, names, n, test, axis) {
             out.push(n);
         }
     };
@@ -1310,26 +1708,11 @@ fn axis_nodes(doc: &Document, ctx: NodeRef, axis: Axis, test: &NodeTest, out: &m
     };
     match axis {
         Axis::Child => {
-            if let NodeTest::Name {
-                ns: Some(ns),
-                local: Some(l),
-            } = test
-            {
-                // Fast path: compare interned ids (one per prefix in use, rarely more than 4).
-                let mut ids = [u32::MAX; 4];
-                let mut k = 0;
-                let mut fits = true;
-                for id in doc.name_ids_of(ns, l) {
-                    if k == ids.len() {
-                        fits = false;
-                        break;
-                    }
-                    ids[k] = id;
-                    k += 1;
-                }
-                if fits {
+            if let NodeTest::Name { id, .. } = test {
+                if *id != NO_NAME {
+                    // Fast path: compare process-wide name ids.
                     for c in doc.children(node) {
-                        if doc.kind(c) == NodeKind::Element && doc.has_name_in(c, &ids[..k]) {
+                        if elem_named(doc, names, c, *id) {
                             out.push(NodeRef::Node(c));
                         }
                     }
@@ -1344,26 +1727,15 @@ fn axis_nodes(doc: &Document, ctx: NodeRef, axis: Axis, test: &NodeTest, out: &m
             if axis == Axis::DescendantOrSelf {
                 push(ctx);
             }
-            // Fast path for element name tests: compare interned ids.
-            if let NodeTest::Name {
-                ns: Some(ns),
-                local: Some(l),
-            } = test
-            {
-                let ids: Vec<u32> = doc.name_ids_of(ns, l).collect();
-                if ids.is_empty() {
+            let range = node.0 + 1..=doc.last_descendant(node).0;
+            if let NodeTest::Name { id, .. } = test {
+                if *id != NO_NAME {
+                    let found = names.elements_in(doc, *id, *range.start(), *range.end());
+                    out.extend(found.iter().map(|&i| NodeRef::Node(NodeId(i))));
                     return;
                 }
-                for i in node.0 + 1..=doc.last_descendant(node).0 {
-                    if let Some(n) = doc.node(i as usize) {
-                        if doc.kind(n) == NodeKind::Element && doc.has_name_in(n, &ids) {
-                            out.push(NodeRef::Node(n));
-                        }
-                    }
-                }
-                return;
             }
-            for i in node.0 + 1..=doc.last_descendant(node).0 {
+            for i in range {
                 if let Some(n) = doc.node(i as usize) {
                     push(NodeRef::Node(n));
                 }

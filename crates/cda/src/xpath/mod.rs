@@ -13,6 +13,7 @@
 
 pub mod ast;
 mod eval;
+pub(crate) mod names;
 mod parser;
 
 pub(crate) use parser::simplify;

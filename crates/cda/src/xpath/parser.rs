@@ -2,6 +2,7 @@
 //! without schema-import features), producing the [`Ast`].
 
 use super::ast::*;
+use super::names;
 use super::value::Atomic;
 use super::XPathError;
 use regex::Regex;
@@ -871,24 +872,29 @@ impl Parser<'_> {
             Tok::Sym("*") => Ok(NodeTest::Name {
                 ns: None,
                 local: None,
+                id: names::NO_NAME,
             }),
             Tok::PrefixStar(p) => {
                 let (ns, _) = self.resolve(&format!("{p}:x"), "")?;
                 Ok(NodeTest::Name {
                     ns: Some(ns),
                     local: None,
+                    id: names::NO_NAME,
                 })
             }
             Tok::StarLocal(l) => Ok(NodeTest::Name {
                 ns: None,
                 local: Some(l.into()),
+                id: names::NO_NAME,
             }),
             Tok::Name(q) => {
                 let _ = axis;
                 let (ns, local) = self.resolve(&q, "")?;
+                let id = names::intern(&ns, &local);
                 Ok(NodeTest::Name {
                     ns: Some(ns),
                     local: Some(local),
+                    id,
                 })
             }
             _ => Err(self.error("expected a node test")),

@@ -236,3 +236,33 @@ mod props {
         }
     }
 }
+
+#[test]
+fn name_tests_by_id_match_every_prefix_and_subtree() {
+    // The same expanded name under two prefixes, nested elements of one name, attributes:
+    // name tests go through process-wide ids and the per-document element index.
+    let doc = parse(
+        br#"<a xmlns="urn:x" xmlns:p="urn:x" xmlns:q="urn:other"><b k="1"/><p:b k="2"/><q:b k="3"/><c><b k="4"><b k="5"/></b></c></a>"#,
+    )
+    .unwrap();
+    let mut m = Namespaces::new();
+    m.insert("x".into(), "urn:x".into());
+    let run = |expr: &str| {
+        let x = XPath::compile(expr, &m).unwrap();
+        let mut env = Env::new(&doc);
+        let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+        x.evaluate_string(&mut env, &ctx).unwrap()
+    };
+    assert_eq!(run("count(//x:b)"), "4");
+    assert_eq!(run("string-join(//x:b/@k, ',')"), "1,2,4,5");
+    assert_eq!(run("string-join(x:b/@k, ',')"), "1,2");
+    assert_eq!(run("string-join(x:c//x:b/@k, ',')"), "4,5");
+    assert_eq!(run("string-join(x:c/x:b/x:b/@k, ',')"), "5");
+    assert_eq!(run("count(//*:b)"), "5");
+    assert_eq!(run("count(//x:b[@k = '2'])"), "1");
+    assert_eq!(run("count(//x:nothing)"), "0");
+    assert_eq!(
+        run("string-join(//x:b[contains(local-name(), 'b')][2]/@k, ',')"),
+        "2"
+    );
+}

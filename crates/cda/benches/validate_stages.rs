@@ -9,7 +9,10 @@
 //! - `full`: the whole verdict (`RuleSet::validate`: parse, XSD, schematron, terminology);
 //! - `schematron`: `RuleSet::validate_document` on a parsed tree (schematron + terminology,
 //!   the XSD stage skipped);
-//! - `xsd` (derived): `full − parse − schematron` per document, i.e. the XSD stage's share.
+//! - `xsd` (derived): `full − parse − schematron` per document, i.e. the XSD stage's share;
+//! - `xsd_only`: the XSD stage alone on a parsed tree (`RuleSet::xsd_errors`), and
+//!   `xsd_reparsed` the same with the XSD engine reading the bytes again (the former path),
+//!   followed by how many documents' XSD verdicts and messages differ between the two.
 //!
 //! Documents refused at the XSD stage do not reach the schematron in `full`; the derived XSD
 //! figure is therefore a slight underestimate of the XSD cost on such corpora.
@@ -89,4 +92,28 @@ fn main() {
     });
     let xsd = (full - parse - sch * n as f64 / parsed.len().max(1) as f64).max(1e-9);
     println!("stage xsd {n} {xsd:.4} {:.1}", n as f64 / xsd);
+    // The XSD stage alone on parsed documents, A/B: walking the parsed tree (what `full`
+    // does) and the XSD engine reading the bytes again with its own reader.
+    let pairs: Vec<_> = corpus
+        .iter()
+        .filter_map(|b| fse_cda::xml::parse(b).ok().map(|d| (d, b)))
+        .collect();
+    for (name, reparse) in [("xsd_only", false), ("xsd_reparsed", true)] {
+        timed(name, pairs.len(), || {
+            for (d, b) in &pairs {
+                let _ = black_box(rules.xsd_errors(black_box(d), black_box(b), reparse));
+            }
+        });
+    }
+    let (mut verdicts, mut messages) = (0, 0);
+    for (d, b) in &pairs {
+        let walk = rules.xsd_errors(d, b, false).map_err(|e| e.to_string());
+        let reread = rules.xsd_errors(d, b, true).map_err(|e| e.to_string());
+        match (&walk, &reread) {
+            (Ok(w), Ok(r)) if w == r => {}
+            (Ok(w), Ok(r)) if w.is_empty() == r.is_empty() => messages += 1,
+            _ => verdicts += 1,
+        }
+    }
+    println!("xsd_only vs xsd_reparsed: {verdicts} verdicts and {messages} messages differ");
 }

@@ -280,6 +280,44 @@ impl RuleSet {
         self.judge(doc, None)
     }
 
+    /// The XSD stage alone, for benchmarks and cross-checks: the errors (`line,column message`,
+    /// empty when valid) of `doc`, read from `bytes`, against the set of its first
+    /// `typeId/@extension` (an unknown extension is an error). `reparse` makes the XSD
+    /// engine read `bytes` again with its own reader instead of walking `doc`.
+    #[doc(hidden)]
+    pub fn xsd_errors(
+        &self,
+        doc: &Document,
+        bytes: &[u8],
+        reparse: bool,
+    ) -> Result<Vec<String>, RulesError> {
+        let ext = first_attr(doc, "typeid", "extension").unwrap_or_default();
+        if !self.xsd_sets.contains_key(&ext) {
+            return Ok(vec![format!(
+                "Schema with version {ext} not found on database."
+            )]);
+        }
+        self.xsd_stage(&ext, doc, bytes, reparse)
+    }
+
+    fn xsd_stage(
+        &self,
+        ext: &str,
+        doc: &Document,
+        bytes: &[u8],
+        reparse: bool,
+    ) -> Result<Vec<String>, RulesError> {
+        let set = self
+            .xsd(ext)
+            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+        let errors = if reparse {
+            set.validate_reparsed(doc, bytes)
+        } else {
+            set.validate(doc, bytes)
+        };
+        errors.map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+    }
+
     fn judge(&self, doc: &Document, bytes: Option<&[u8]>) -> Result<Verdict, RulesError> {
         let mut v = Verdict::new(Outcome::Ok);
         v.type_id_extension = first_attr(doc, "typeid", "extension");
@@ -298,18 +336,7 @@ impl RuleSet {
         }
         match bytes.filter(|_| has_xsd) {
             Some(bytes) => {
-                let set = self
-                    .xsd(&ext)
-                    .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
-                let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
-                    3
-                } else {
-                    0
-                };
-                let position = |offset: usize| doc.offset_position(offset.saturating_sub(bom));
-                v.xsd_errors = set
-                    .validate(bytes, &position)
-                    .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+                v.xsd_errors = self.xsd_stage(&ext, doc, bytes, false)?;
                 if !v.xsd_errors.is_empty() {
                     v.set(Outcome::SyntaxError);
                     return Ok(v);

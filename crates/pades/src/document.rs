@@ -214,6 +214,36 @@ impl SourcePdf {
     }
 }
 
+impl crate::incremental::UpdateBase for SourcePdf {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn trailer(&self) -> &Dictionary {
+        &self.doc.trailer
+    }
+
+    fn startxref(&self) -> usize {
+        self.startxref
+    }
+
+    fn xref_kind(&self) -> XrefKind {
+        self.xref_kind
+    }
+
+    fn next_object_number(&self) -> u32 {
+        SourcePdf::next_object_number(self)
+    }
+
+    fn object(&self, id: ObjectId) -> Option<&Object> {
+        self.doc.objects.get(&id)
+    }
+
+    fn first_page(&self) -> Option<ObjectId> {
+        self.doc.page_iter().next()
+    }
+}
+
 /// Finds the last occurrence of `needle`.
 pub(crate) fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() > hay.len() {
@@ -248,7 +278,7 @@ fn declared_size_of(trailer: &Dictionary) -> Option<i64> {
 }
 
 /// The `/Size` of the last trailer, read from the raw tail (before lopdf allocates anything).
-fn declared_size(bytes: &[u8]) -> Option<i64> {
+pub(crate) fn declared_size(bytes: &[u8]) -> Option<i64> {
     let tail_start = bytes.len().saturating_sub(4096);
     let tail = &bytes[tail_start..];
     let at = find_last(tail, b"/Size")?;

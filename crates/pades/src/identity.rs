@@ -2,12 +2,14 @@
 //! PEM files or a PKCS#12 bundle. Signing uses aws-lc-rs.
 
 use crate::error::{Error, Result};
+use crate::signature::CmsTemplate;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_SHA256,
 };
 use der::Decode;
 use std::path::Path;
+use std::sync::OnceLock;
 use x509_cert::Certificate;
 
 /// The private key of a signer.
@@ -90,6 +92,9 @@ pub struct SignerIdentity {
     cert_der: Vec<u8>,
     cert: Certificate,
     chain_der: Vec<Vec<u8>>,
+    /// The CMS of this identity with the digest and signature left to fill in, made on first
+    /// use (see [`crate::signature::build_cms`]).
+    cms_template: OnceLock<Option<CmsTemplate>>,
 }
 
 impl SignerIdentity {
@@ -122,6 +127,7 @@ impl SignerIdentity {
             cert_der,
             cert,
             chain_der: chain,
+            cms_template: OnceLock::new(),
         })
     }
 
@@ -224,6 +230,13 @@ impl SignerIdentity {
     /// The issuers' certificates (DER), as given.
     pub fn chain_der(&self) -> &[Vec<u8>] {
         &self.chain_der
+    }
+
+    /// The CMS template of this identity (RSA keys only), made once.
+    pub(crate) fn cms_template(&self) -> Option<&CmsTemplate> {
+        self.cms_template
+            .get_or_init(|| CmsTemplate::new(self))
+            .as_ref()
     }
 
     /// The subject of the signer certificate, RFC 4514 style.

@@ -4,16 +4,43 @@
 //! about signatures: the signer finds its placeholder in the output through the offsets this
 //! writer returns (pyHanko keeps the two apart the same way).
 
-use crate::document::{SourcePdf, XrefKind};
+use crate::document::XrefKind;
 use crate::error::{Error, Result};
 use lopdf::{Dictionary, Object, ObjectId, Writer};
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// What an incremental update needs of the file it extends: its bytes, its last trailer and
+/// cross-reference section, the next free object number, and its objects by id. Implemented
+/// by the full lopdf parse ([`crate::SourcePdf`]) and by the minimal reader
+/// ([`crate::minimal::MinimalPdf`]), which must answer alike.
+pub trait UpdateBase {
+    /// The original bytes.
+    fn bytes(&self) -> &[u8];
+    /// The latest trailer dictionary.
+    fn trailer(&self) -> &Dictionary;
+    /// Offset of the last cross-reference section (the `startxref` value).
+    fn startxref(&self) -> usize;
+    /// Whether the last cross-reference section is a table or a stream.
+    fn xref_kind(&self) -> XrefKind;
+    /// The first object number an update may use.
+    fn next_object_number(&self) -> u32;
+    /// The indirect object `id` as stored (references inside it not followed).
+    fn object(&self, id: ObjectId) -> Option<&Object>;
+    /// The first page, as lopdf's page iterator finds it.
+    fn first_page(&self) -> Option<ObjectId>;
+}
+
+impl std::fmt::Debug for dyn UpdateBase + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UpdateBase({} bytes)", self.bytes().len())
+    }
+}
+
 /// One incremental update under construction.
 #[derive(Debug)]
 pub struct IncrementalUpdate<'a> {
-    base: &'a SourcePdf,
+    base: &'a dyn UpdateBase,
     objects: BTreeMap<ObjectId, Body>,
     next: u32,
 }
@@ -36,7 +63,7 @@ pub struct WrittenUpdate {
 
 impl<'a> IncrementalUpdate<'a> {
     /// Starts an empty update of `base`.
-    pub fn new(base: &'a SourcePdf) -> Self {
+    pub fn new(base: &'a dyn UpdateBase) -> Self {
         IncrementalUpdate {
             base,
             objects: BTreeMap::new(),
@@ -45,7 +72,7 @@ impl<'a> IncrementalUpdate<'a> {
     }
 
     /// The base document.
-    pub fn base(&self) -> &'a SourcePdf {
+    pub fn base(&self) -> &'a dyn UpdateBase {
         self.base
     }
 
@@ -84,7 +111,7 @@ impl<'a> IncrementalUpdate<'a> {
         match self.objects.get(&id) {
             Some(Body::Object(o)) => Some(o),
             Some(Body::Raw(_)) => None,
-            None => self.base.doc().objects.get(&id),
+            None => self.base.object(id),
         }
     }
 
@@ -92,7 +119,15 @@ impl<'a> IncrementalUpdate<'a> {
     pub fn write(self) -> Result<WrittenUpdate> {
         let base = self.base;
         let src = base.bytes();
-        let mut out = Vec::with_capacity(src.len() + 16 * 1024);
+        let raw: usize = self
+            .objects
+            .values()
+            .map(|b| match b {
+                Body::Raw(r) => r.len(),
+                Body::Object(_) => 0,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(src.len() + raw + 8 * 1024);
         out.extend_from_slice(src);
         if !out.ends_with(b"\n") && !out.ends_with(b"\r") {
             out.push(b'\n');

@@ -36,6 +36,7 @@ pub mod document;
 pub mod error;
 pub mod identity;
 pub mod incremental;
+pub mod minimal;
 pub mod render;
 pub mod signature;
 pub mod verify;
@@ -46,7 +47,7 @@ pub use error::{Error, Result};
 pub use identity::{SignerIdentity, SigningKey};
 /// The PDF object library used throughout (re-exported for callers and tests).
 pub use lopdf;
-pub use signature::{sign, sign_pdf, SignOptions};
+pub use signature::{sign, sign_lopdf, sign_minimal, sign_pdf, SignOptions};
 pub use verify::{verify, PadesLevel, SignatureReport, VerifyReport};
 
 /// Injects `cda_xml` into the PDF `pdf_bytes` (replacing an existing `cda.xml`); a damaged

@@ -8,7 +8,8 @@ use crate::cms_asn1::*;
 use crate::document::{find_from, SourcePdf};
 use crate::error::{Error, Result};
 use crate::identity::{SignerIdentity, SigningKey};
-use crate::incremental::IncrementalUpdate;
+use crate::incremental::{IncrementalUpdate, UpdateBase};
+use crate::minimal::{deref, MinimalPdf};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
@@ -16,7 +17,7 @@ use cms::signed_data::{
 };
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
-use lopdf::{Dictionary, Object, StringFormat};
+use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
@@ -76,10 +77,54 @@ fn text_string(s: &str) -> Object {
 /// Signs a PDF (already carrying its `cda.xml`) and returns the signed file: the original
 /// bytes followed by one incremental update.
 pub fn sign_pdf(pdf: &SourcePdf, id: &SignerIdentity, opts: &SignOptions) -> Result<Vec<u8>> {
+    sign_base(pdf, id, opts)
+}
+
+/// The catalog's id (the trailer's `/Root`, which must lead to a dictionary).
+fn catalog_id(pdf: &dyn UpdateBase) -> Result<ObjectId> {
+    let id = pdf
+        .trailer()
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(|_| Error::Malformed("the trailer has no /Root reference".into()))?;
+    match deref(pdf, id) {
+        Some(Object::Dictionary(_)) => Ok(id),
+        _ => Err(Error::Malformed(format!(
+            "the catalog {} {} R is missing or not a dictionary",
+            id.0, id.1
+        ))),
+    }
+}
+
+/// A dictionary (or a stream's dictionary) by id, references followed.
+fn dict(pdf: &dyn UpdateBase, id: ObjectId) -> Result<&Dictionary> {
+    match deref(pdf, id) {
+        Some(Object::Dictionary(d)) => Ok(d),
+        Some(Object::Stream(s)) => Ok(&s.dict),
+        _ => Err(Error::Malformed(format!(
+            "object {} {} R is missing or not a dictionary",
+            id.0, id.1
+        ))),
+    }
+}
+
+/// Follows references (a bounded number of times) to the direct object.
+fn resolve<'a>(pdf: &'a dyn UpdateBase, mut obj: &'a Object) -> Option<&'a Object> {
+    for _ in 0..32 {
+        match obj {
+            Object::Reference(id) => obj = pdf.object(*id)?,
+            other => return Some(other),
+        }
+    }
+    None
+}
+
+/// Signs the file `pdf` describes (the full parse or the minimal reader).
+fn sign_base(pdf: &dyn UpdateBase, id: &SignerIdentity, opts: &SignOptions) -> Result<Vec<u8>> {
     let reserved = opts.reserved.unwrap_or_else(|| estimate_cms_len(id));
     let mut up = IncrementalUpdate::new(pdf);
-    let cat_id = pdf.catalog_id()?;
-    let mut catalog = pdf.catalog()?.clone();
+    let cat_id = catalog_id(pdf)?;
+    let mut catalog = dict(pdf, cat_id)?.clone();
 
     // AcroForm and its fields
     let acro_ref = catalog
@@ -89,18 +134,18 @@ pub fn sign_pdf(pdf: &SourcePdf, id: &SignerIdentity, opts: &SignOptions) -> Res
     let mut acro: Dictionary = catalog
         .get(b"AcroForm")
         .ok()
-        .and_then(|o| pdf.resolve(o))
+        .and_then(|o| resolve(pdf, o))
         .and_then(|o| o.as_dict().ok())
         .cloned()
         .unwrap_or_default();
     let fields_ref = acro.get(b"Fields").ok().and_then(|o| o.as_reference().ok());
-    let mut fields: Vec<Object> = match acro.get(b"Fields").ok().and_then(|o| pdf.resolve(o)) {
+    let mut fields: Vec<Object> = match acro.get(b"Fields").ok().and_then(|o| resolve(pdf, o)) {
         Some(Object::Array(a)) => a.clone(),
         _ => Vec::new(),
     };
     let taken: Vec<Vec<u8>> = fields
         .iter()
-        .filter_map(|f| pdf.resolve(f).and_then(|f| f.as_dict().ok()))
+        .filter_map(|f| resolve(pdf, f).and_then(|f| f.as_dict().ok()))
         .filter_map(|f| {
             f.get(b"T")
                 .ok()
@@ -110,7 +155,12 @@ pub fn sign_pdf(pdf: &SourcePdf, id: &SignerIdentity, opts: &SignOptions) -> Res
         .collect();
     let name = match &opts.field_name {
         Some(n) => {
-            if taken.iter().any(|t| t == n.as_bytes()) {
+            // compared as written in the PDF (PDFDocEncoding or UTF-16BE)
+            let written = match text_string(n) {
+                Object::String(b, _) => b,
+                _ => n.as_bytes().to_vec(),
+            };
+            if taken.iter().any(|t| *t == written || t == n.as_bytes()) {
                 return Err(Error::Refused(format!("a field named {n} already exists")));
             }
             n.clone()
@@ -123,11 +173,9 @@ pub fn sign_pdf(pdf: &SourcePdf, id: &SignerIdentity, opts: &SignOptions) -> Res
 
     // first page, for the widget's /P and the page's /Annots
     let page_id = pdf
-        .doc()
-        .page_iter()
-        .next()
+        .first_page()
         .ok_or_else(|| Error::Malformed("the PDF has no pages".into()))?;
-    let mut page = pdf.dict(page_id)?.clone();
+    let mut page = dict(pdf, page_id)?.clone();
 
     // signature dictionary with placeholders
     let time = opts.time.unwrap_or_else(time::OffsetDateTime::now_utc);
@@ -183,7 +231,7 @@ pub fn sign_pdf(pdf: &SourcePdf, id: &SignerIdentity, opts: &SignOptions) -> Res
 
     // the page's annotations
     let annots_ref = page.get(b"Annots").ok().and_then(|o| o.as_reference().ok());
-    let mut annots: Vec<Object> = match page.get(b"Annots").ok().and_then(|o| pdf.resolve(o)) {
+    let mut annots: Vec<Object> = match page.get(b"Annots").ok().and_then(|o| resolve(pdf, o)) {
         Some(Object::Array(a)) => a.clone(),
         _ => Vec::new(),
     };
@@ -245,26 +293,45 @@ pub fn sign_pdf(pdf: &SourcePdf, id: &SignerIdentity, opts: &SignOptions) -> Res
     }
     out[br_open + 1..br_close].copy_from_slice(format!("{text:<width$}").as_bytes());
 
-    let mut h = Sha256::new();
+    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     h.update(&out[..br[1]]);
     h.update(&out[br[2]..]);
-    let digest = h.finalize();
-    let cms = build_cms(id, &digest)?;
+    let digest = h.finish();
+    let cms = build_cms(id, digest.as_ref())?;
     if cms.len() > reserved {
         return Err(Error::ContentsTooSmall {
             needed: cms.len(),
             reserved,
         });
     }
-    let hex = hex_upper(&cms);
-    out[contents_start + 1..contents_start + 1 + hex.len()].copy_from_slice(&hex);
+    hex_upper_into(
+        &cms,
+        &mut out[contents_start + 1..contents_start + 1 + 2 * cms.len()],
+    );
     Ok(out)
 }
 
 /// Injects nothing: reads, signs and returns the signed bytes (convenience for callers that
-/// hold bytes). A damaged unsigned input is rewritten once first (see
-/// [`SourcePdf::appendable`]).
+/// hold bytes). A clean input is read with the minimal reader ([`sign_minimal`]); anything else
+/// with the full parse ([`sign_lopdf`]), where a damaged unsigned input is rewritten once first
+/// (see [`SourcePdf::appendable`]). Both give the same bytes where both apply.
 pub fn sign(pdf_bytes: Vec<u8>, id: &SignerIdentity, opts: &SignOptions) -> Result<Vec<u8>> {
+    if let Some(out) = sign_minimal(&pdf_bytes, id, opts) {
+        return Ok(out);
+    }
+    sign_lopdf(pdf_bytes, id, opts)
+}
+
+/// Signs with the minimal reader ([`MinimalPdf`]) only: `None` when it does not understand the
+/// file or signing from it fails (then [`sign_lopdf`] gives the answer, or the error).
+pub fn sign_minimal(pdf_bytes: &[u8], id: &SignerIdentity, opts: &SignOptions) -> Option<Vec<u8>> {
+    let pdf = MinimalPdf::read(pdf_bytes)?;
+    let out = sign_base(&pdf, id, opts).ok()?;
+    (!pdf.missed()).then_some(out)
+}
+
+/// Signs with the full lopdf parse of the file, rewriting a damaged unsigned input once first.
+pub fn sign_lopdf(pdf_bytes: Vec<u8>, id: &SignerIdentity, opts: &SignOptions) -> Result<Vec<u8>> {
     let pdf = SourcePdf::parse(pdf_bytes)?;
     let pdf = match pdf.appendable() {
         Ok(()) => pdf,
@@ -273,14 +340,13 @@ pub fn sign(pdf_bytes: Vec<u8>, id: &SignerIdentity, opts: &SignOptions) -> Resu
     sign_pdf(&pdf, id, opts)
 }
 
-fn hex_upper(b: &[u8]) -> Vec<u8> {
+/// Writes `b` as upper-case hex into `out` (exactly twice its length).
+fn hex_upper_into(b: &[u8], out: &mut [u8]) {
     const H: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = Vec::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(H[(x >> 4) as usize]);
-        s.push(H[(x & 15) as usize]);
+    for (&x, pair) in b.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = H[(x >> 4) as usize];
+        pair[1] = H[(x & 15) as usize];
     }
-    s
 }
 
 /// Bytes to reserve for the CMS of this identity (certificates + signature + attributes, with
@@ -306,8 +372,105 @@ fn der_err(e: der::Error) -> Error {
     Error::Crypto(format!("DER encoding: {e}"))
 }
 
-/// Builds the detached CMS SignedData (DER) for a document digest (SHA-256).
+/// Builds the detached CMS SignedData (DER) for a document digest (SHA-256). With an RSA key
+/// the encoding is the identity's template with the digest and the signature patched in (the
+/// same bytes [`build_cms_der`] gives, without re-encoding the certificates each time).
 pub fn build_cms(id: &SignerIdentity, digest: &[u8]) -> Result<Vec<u8>> {
+    match id.cms_template() {
+        Some(t) if digest.len() == t.digest_len => t.fill(id, digest),
+        _ => build_cms_der(id, digest),
+    }
+}
+
+/// [`build_cms`] encoded field by field with the `der` crate (the reference encoding).
+pub fn build_cms_der(id: &SignerIdentity, digest: &[u8]) -> Result<Vec<u8>> {
+    build_cms_with(id, digest, |attrs| id.key().sign(attrs))
+}
+
+/// The CMS of an RSA identity with the message digest and the signature as holes: both have a
+/// fixed length, so every other byte (certificates, issuer and serial, ESS
+/// signing-certificate-v2, lengths) is the same for every document.
+#[derive(Debug)]
+pub(crate) struct CmsTemplate {
+    /// DER of the signed attributes (what is signed), digest zeroed.
+    attrs: Vec<u8>,
+    attrs_digest: usize,
+    /// The whole ContentInfo, digest and signature zeroed.
+    cms: Vec<u8>,
+    cms_digest: usize,
+    cms_signature: usize,
+    digest_len: usize,
+    signature_len: usize,
+}
+
+impl CmsTemplate {
+    /// Encodes the CMS once with marker values in the holes and finds them; `None` for keys
+    /// whose signatures vary in length (ECDSA) or if a marker is not found exactly once.
+    pub(crate) fn new(id: &SignerIdentity) -> Option<Self> {
+        let SigningKey::Rsa(k) = id.key() else {
+            return None;
+        };
+        let signature_len = k.public_modulus_len();
+        let digest_marker: Vec<u8> = (0..32u8).map(|i| 0xA5 ^ i.wrapping_mul(37)).collect();
+        let sig_marker: Vec<u8> = (0..signature_len)
+            .map(|i| (i as u8).wrapping_mul(101) ^ 0x5C)
+            .collect();
+        let mut attrs = None;
+        let cms = build_cms_with(id, &digest_marker, |a| {
+            attrs = Some(a.to_vec());
+            Ok(sig_marker.clone())
+        })
+        .ok()?;
+        let mut attrs = attrs?;
+        let attrs_digest = find_once(&attrs, &digest_marker)?;
+        let mut cms = cms;
+        let cms_digest = find_once(&cms, &digest_marker)?;
+        let cms_signature = find_once(&cms, &sig_marker)?;
+        attrs[attrs_digest..attrs_digest + 32].fill(0);
+        cms[cms_digest..cms_digest + 32].fill(0);
+        cms[cms_signature..cms_signature + signature_len].fill(0);
+        Some(CmsTemplate {
+            attrs,
+            attrs_digest,
+            cms,
+            cms_digest,
+            cms_signature,
+            digest_len: 32,
+            signature_len,
+        })
+    }
+
+    fn fill(&self, id: &SignerIdentity, digest: &[u8]) -> Result<Vec<u8>> {
+        let mut attrs = self.attrs.clone();
+        attrs[self.attrs_digest..self.attrs_digest + self.digest_len].copy_from_slice(digest);
+        let signature = id.key().sign(&attrs)?;
+        if signature.len() != self.signature_len {
+            return build_cms_der(id, digest);
+        }
+        let mut cms = self.cms.clone();
+        cms[self.cms_digest..self.cms_digest + self.digest_len].copy_from_slice(digest);
+        cms[self.cms_signature..self.cms_signature + self.signature_len]
+            .copy_from_slice(&signature);
+        Ok(cms)
+    }
+}
+
+/// The position of the only occurrence of `needle` in `hay`.
+fn find_once(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut at = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| w == &needle);
+    let (first, _) = at.next()?;
+    at.next().is_none().then_some(first)
+}
+
+/// The CMS, with `sign` producing the signature over the DER of the signed attributes.
+fn build_cms_with(
+    id: &SignerIdentity,
+    digest: &[u8],
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
     let cert: &Certificate = id.cert();
     let tbs = &cert.tbs_certificate;
     let cert_hash = Sha256::digest(id.cert_der());
@@ -338,7 +501,7 @@ pub fn build_cms(id: &SignerIdentity, digest: &[u8]) -> Result<Vec<u8>> {
     ])
     .map_err(der_err)?;
     let to_sign = signed_attrs.to_der().map_err(der_err)?;
-    let signature = id.key().sign(&to_sign)?;
+    let signature = sign(&to_sign)?;
     let sig_alg = match id.key() {
         SigningKey::Rsa(_) => alg(ID_RSA, true),
         SigningKey::EcdsaP256(_) => alg(ID_ECDSA_SHA256, false),

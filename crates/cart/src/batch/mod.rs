@@ -492,6 +492,15 @@ struct Context<'a> {
     batch_id: i64,
 }
 
+/// The document states a journaled call moves between, written with its intent and outcome.
+#[derive(Debug, Clone, Copy, Default)]
+struct Steps {
+    /// State recorded with the intent (the step the call starts from).
+    from: Option<DocState>,
+    /// State recorded with the outcome when the gateway accepted.
+    accepted: Option<DocState>,
+}
+
 /// Why a document stopped.
 enum Stop {
     /// Terminal failure (journaled as `failed`).
@@ -544,21 +553,30 @@ fn outcome_of_error(e: &ClientError) -> Outcome {
 }
 
 impl Context<'_> {
-    /// One journaled call: intent, send (rate-limited), outcome.
+    /// One journaled call: intent (with the document's move to `steps.from`, in the same
+    /// durable write), send (rate-limited), outcome (with the move to `steps.accepted` when
+    /// the gateway accepted, in the same durable write).
     fn call<T>(
         &self,
         document_id: i64,
         operation: &str,
+        steps: Steps,
         send: impl FnOnce() -> Result<Reply<T>, ClientError>,
     ) -> Result<Result<Reply<T>, ClientError>, JournalError> {
         self.rate.wait();
-        let call = self.journal.intent(document_id, operation)?;
+        let call = self
+            .journal
+            .intent_in_state(document_id, operation, steps.from)?;
         let result = send();
-        let outcome = match &result {
-            Ok(reply) => outcome_of(reply),
-            Err(e) => outcome_of_error(e),
+        let (outcome, reached) = match &result {
+            Ok(reply) => (
+                outcome_of(reply),
+                steps.accepted.filter(|_| reply.is_success()),
+            ),
+            Err(e) => (outcome_of_error(e), None),
         };
-        self.journal.outcome(call, &outcome)?;
+        self.journal
+            .outcome_in_state(call, &outcome, reached.map(|s| (document_id, s)))?;
         Ok(result)
     }
 
@@ -591,7 +609,7 @@ impl Context<'_> {
                 format!("{cda_id}.{}", &hash[..8])
             }
         };
-        j.set_id_doc(doc.id, &id_doc)?;
+        j.identify(doc.id, &id_doc, DocState::Built)?;
         // Exactly once across batches too: never publish again what an earlier batch
         // published or may have published.
         if let Some((batch, name)) = j.published_elsewhere(&id_doc, self.batch_id)? {
@@ -600,7 +618,6 @@ impl Context<'_> {
                  not sent again (settle that batch with `fse batch resume --batch {batch}`)"
             )));
         }
-        j.set_state(doc.id, DocState::Built, None)?;
         // Publication metadata (sidecar over the defaults): checked before any call.
         let d = document_defaults(source, &self.options.defaults).map_err(Stop::Failed)?;
         // Local validation (skipped when no rules are configured): no call for a refusal.
@@ -616,7 +633,8 @@ impl Context<'_> {
         };
         let injected =
             fse_pades::inject(base_pdf, &cda).map_err(|e| Stop::Failed(format!("inject: {e}")))?;
-        j.set_state(doc.id, DocState::Injected, None)?;
+        // `injected` is journaled with the validation's intent, `validated_remote` with its
+        // accepting outcome.
         // Validate at the gateway.
         let validation = ValidationRequest {
             health_data_format: Some(HealthDataFormat::Cda),
@@ -627,7 +645,11 @@ impl Context<'_> {
             pdf: &injected,
             loinc: &loinc,
         };
-        let reply = match self.call_retrying(doc.id, "validation", || {
+        let steps = Steps {
+            from: Some(DocState::Injected),
+            accepted: Some(DocState::ValidatedRemote),
+        };
+        let reply = match self.call_retrying(doc.id, "validation", steps, || {
             self.client.validate_once(document, &validation, person_id)
         })? {
             Ok(r) => r,
@@ -643,7 +665,6 @@ impl Context<'_> {
             });
         }
         let wii = reply.workflow_instance_id.clone();
-        j.set_state(doc.id, DocState::ValidatedRemote, None)?;
         // Sign.
         let signed = fse_pades::sign(injected, self.signer, &fse_pades::SignOptions::default())
             .map_err(|e| Stop::Failed(format!("sign: {e}")))?;
@@ -655,7 +676,12 @@ impl Context<'_> {
                 .and_then(|()| std::fs::write(&path, &signed));
             written.map_err(|e| Stop::Failed(format!("{}: {e}", path.display())))?;
         }
-        j.set_state(doc.id, DocState::Signed, None)?;
+        // `signed` is journaled with the create's intent, `published` with its accepting
+        // outcome.
+        let steps = Steps {
+            from: Some(DocState::Signed),
+            accepted: Some(DocState::Published),
+        };
         // Publish.
         let request = PublicationRequest {
             tipologia_struttura: d.tipologia_struttura,
@@ -688,15 +714,12 @@ impl Context<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.call(doc.id, "create", || {
+            let result = self.call(doc.id, "create", steps, || {
                 self.client.create_for(document, &request, person_id)
             })?;
             let (why, answered) = match &result {
                 Ok(reply) => match &reply.body {
-                    Ok(_) => {
-                        j.set_state(doc.id, DocState::Published, None)?;
-                        return Ok(());
-                    }
+                    Ok(_) => return Ok(()),
                     Err(p) if reply.status >= 500 => (
                         format!("answer {}: {}", reply.status, problem_text(p)),
                         true,
@@ -742,13 +765,14 @@ impl Context<'_> {
         &self,
         document_id: i64,
         operation: &str,
+        steps: Steps,
         send: impl Fn() -> Result<Reply<T>, ClientError>,
     ) -> Result<Result<Reply<T>, ClientError>, JournalError> {
         let max = self.client.max_attempts();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.call(document_id, operation, &send)?;
+            let result = self.call(document_id, operation, steps, &send)?;
             let retryable = match &result {
                 Ok(reply) => reply.status >= 500,
                 Err(ClientError::NoAnswer { .. }) => true,
@@ -1005,14 +1029,22 @@ pub fn publish(
     })
     .map_err(|e| BatchError::Setup(e.to_string()))?;
     let batch_id = journal.start_batch(&input_dir.to_string_lossy(), &stored)?;
-    for s in &sources {
-        journal.add_document(
-            batch_id,
-            &s.name,
-            &s.cda.to_string_lossy(),
-            s.pdf.as_ref().map(|p| p.to_string_lossy()).as_deref(),
-        )?;
-    }
+    // Registered in one durable write.
+    let paths: Vec<(String, Option<String>)> = sources
+        .iter()
+        .map(|s| {
+            (
+                s.cda.to_string_lossy().into_owned(),
+                s.pdf.as_ref().map(|p| p.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    let rows: Vec<(&str, &str, Option<&str>)> = sources
+        .iter()
+        .zip(&paths)
+        .map(|(s, (cda, pdf))| (s.name.as_str(), cda.as_str(), pdf.as_deref()))
+        .collect();
+    journal.add_documents(batch_id, &rows)?;
     let docs = journal.documents(batch_id)?;
     let ctx = Context {
         journal,

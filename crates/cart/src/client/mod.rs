@@ -278,7 +278,10 @@ impl GatewayClient {
             }
             None => &self.profile,
         };
-        let hash: Option<[u8; 32]> = document.map(|d| Sha256::digest(d.pdf).into());
+        // Hashed only where the JWT carries it (create, replace).
+        let hash: Option<[u8; 32]> = document
+            .filter(|_| operation.needs_attachment_hash())
+            .map(|d| Sha256::digest(d.pdf).into());
         let resource_type = document.map(|d| resource_hl7_type(d.loinc));
         let mut attempt = 0;
         loop {

@@ -1,6 +1,13 @@
 //! The durable journal of batches: an embedded SQLite database (WAL, `synchronous=FULL`)
-//! written before each gateway call (its *intent*) and after it (its *outcome*), each write
-//! its own committed transaction, so it is on disk before the next step starts.
+//! written before each gateway call (its *intent*) and after it (its *outcome*); every write
+//! method returns only once its write is committed and on disk, so it is durable before the
+//! next step starts.
+//!
+//! Group commit: writes of concurrent workers that arrive while a commit is being synced join
+//! one transaction, committed (one `fsync`) by the last of them to arrive; each returns only
+//! after that commit. Durability per write is unchanged, the number of syncs per document
+//! shrinks with the number of workers (a sync costs milliseconds on a real disk, and the
+//! journal is the one point all workers share).
 //!
 //! Operators can query it with the `sqlite3` tool. Schema (see also `crates/cart/JOURNAL.md`):
 //!
@@ -38,6 +45,8 @@
 //!     problem_type         TEXT,          -- problem+json `type` of a refusal
 //!     error                TEXT           -- detail of a refusal, or the transport error
 //! );
+//! CREATE INDEX call_document ON call(document_id);
+//! CREATE INDEX document_id_doc ON document(id_doc);
 //! ```
 
 pub mod export;
@@ -45,7 +54,8 @@ pub mod export;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 pub use export::{data_json, to_csv, DataJson, DataJsonResult};
 
@@ -69,6 +79,14 @@ pub enum JournalError {
     /// Export encoding.
     #[error("export: {0}")]
     Export(String),
+    /// The commit of a group of writes (this one among them) failed: nothing of it is durable.
+    #[error("journal {path}: commit failed: {message}")]
+    Commit {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        message: String,
+    },
 }
 
 /// State of a document in the per-document pipeline.
@@ -258,6 +276,7 @@ CREATE TABLE IF NOT EXISTS call (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS call_document ON call(document_id);
+CREATE INDEX IF NOT EXISTS document_id_doc ON document(id_doc);
 CREATE TABLE IF NOT EXISTS cart_call (
     id INTEGER PRIMARY KEY,
     operation TEXT NOT NULL,
@@ -318,12 +337,73 @@ pub fn now() -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// The journal: one SQLite connection behind a mutex (calls are few and short next to the
-/// gateway's latency).
+/// The journal: one SQLite connection behind a mutex, written in group commits (see the
+/// module documentation).
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
+    /// Writers waiting for the connection (they will join the open transaction).
+    queued: AtomicUsize,
+    /// Signalled after each commit (or failed commit).
+    committed: Condvar,
+}
+
+/// The connection and the state of the shared write transaction.
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    /// Whether a transaction holding uncommitted writes is open.
+    open: bool,
+    /// Generation of the open (or last) transaction.
+    generation: u64,
+    /// Highest generation committed and synced.
+    durable: u64,
+    /// The last generation whose commit failed, with the cause.
+    failed: Option<(u64, String)>,
+}
+
+impl Inner {
+    /// Runs `f` inside the open transaction (opening one if needed), in a savepoint so that
+    /// its failure undoes only its own statements. Afterwards `self.open` is false only when
+    /// no transaction could be opened.
+    fn join<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        if !self.open {
+            self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            self.open = true;
+            self.generation += 1;
+        }
+        self.conn
+            .prepare_cached("SAVEPOINT journal_write")?
+            .execute([])?;
+        let result = f(&self.conn);
+        if result.is_err() {
+            self.conn
+                .prepare_cached("ROLLBACK TO journal_write")?
+                .execute([])?;
+        }
+        self.conn
+            .prepare_cached("RELEASE journal_write")?
+            .execute([])?;
+        result
+    }
+
+    /// Commits the open transaction (one sync); on failure rolls it back and records why.
+    fn commit(&mut self) {
+        let generation = self.generation;
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => self.durable = generation,
+            Err(e) => {
+                // After a failed COMMIT the transaction may still be open: undo it.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.failed = Some((generation, e.to_string()));
+            }
+        }
+        self.open = false;
+    }
 }
 
 impl Journal {
@@ -345,7 +425,15 @@ impl Journal {
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Journal {
             path: path.to_owned(),
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                open: false,
+                generation: 0,
+                durable: 0,
+                failed: None,
+            }),
+            queued: AtomicUsize::new(0),
+            committed: Condvar::new(),
         })
     }
 
@@ -354,23 +442,74 @@ impl Journal {
         &self.path
     }
 
+    fn sqlite(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Reads (or, single-threaded, writes in autocommit) on the connection. A read sees the
+    /// writes of a group not yet committed.
     pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        let conn = match self.conn.lock() {
+        let inner = match self.inner.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        f(&conn).map_err(|source| JournalError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        f(&inner.conn).map_err(|e| self.sqlite(e))
+    }
+
+    /// A durable write: `f` runs in the shared transaction; returns once that transaction is
+    /// committed and synced (by this writer, when no other is waiting to join, else by the
+    /// last to join). `f`'s own failure undoes only its statements.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut inner = match self.inner.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let result = inner.join(f);
+        if !inner.open {
+            // No transaction could be opened: nothing to commit, nobody waits on this one.
+            return result.map_err(|e| self.sqlite(e));
+        }
+        // Whatever `f` gave, this writer joined the transaction and takes part in its commit.
+        let generation = inner.generation;
+        loop {
+            if inner.durable >= generation {
+                return result.map_err(|e| self.sqlite(e));
+            }
+            if let Some((failed, message)) = &inner.failed {
+                if *failed == generation {
+                    return Err(JournalError::Commit {
+                        path: self.path.clone(),
+                        message: message.clone(),
+                    });
+                }
+            }
+            if self.queued.load(Ordering::SeqCst) == 0 {
+                // The last writer in commits for the whole group.
+                inner.commit();
+                self.committed.notify_all();
+                continue;
+            }
+            inner = match self.committed.wait(inner) {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
     }
 
     /// Records a new batch; returns its id.
     pub fn start_batch(&self, input_dir: &str, options: &str) -> Result<i64, JournalError> {
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO batch (input_dir, options, started_at) VALUES (?1, ?2, ?3)",
                 params![input_dir, options, now()],
@@ -381,7 +520,7 @@ impl Journal {
 
     /// Marks a batch finished.
     pub fn finish_batch(&self, batch_id: i64) -> Result<(), JournalError> {
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE batch SET finished_at = ?2 WHERE id = ?1",
                 params![batch_id, now()],
@@ -399,27 +538,47 @@ impl Journal {
         source: &str,
         pdf: Option<&str>,
     ) -> Result<i64, JournalError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO document (batch_id, name, source, pdf, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
-                params![batch_id, name, source, pdf, now()],
-            )?;
-            c.query_row(
-                "SELECT id FROM document WHERE batch_id = ?1 AND name = ?2",
-                params![batch_id, name],
-                |r| r.get(0),
-            )
+        self.write(|c| insert_document(c, batch_id, name, source, pdf, &now()))
+    }
+
+    /// Registers the documents `(name, source, pdf)` of a batch in one durable write (state
+    /// `pending`; names already registered are kept); returns their ids in order.
+    pub fn add_documents(
+        &self,
+        batch_id: i64,
+        documents: &[(&str, &str, Option<&str>)],
+    ) -> Result<Vec<i64>, JournalError> {
+        let at = now();
+        self.write(|c| {
+            documents
+                .iter()
+                .map(|&(name, source, pdf)| insert_document(c, batch_id, name, source, pdf, &at))
+                .collect()
         })
     }
 
     /// Records the identificativoDoc of a document.
     pub fn set_id_doc(&self, document_id: i64, id_doc: &str) -> Result<(), JournalError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE document SET id_doc = ?2, updated_at = ?3 WHERE id = ?1",
-                params![document_id, id_doc, now()],
-            )
+        self.write(|c| {
+            c.prepare_cached("UPDATE document SET id_doc = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![document_id, id_doc, now()])
+                .map(|_| ())
+        })
+    }
+
+    /// Records the identificativoDoc of a document and moves it to `state`, in one write.
+    pub fn identify(
+        &self,
+        document_id: i64,
+        id_doc: &str,
+        state: DocState,
+    ) -> Result<(), JournalError> {
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE document SET id_doc = ?2, state = ?3, reason = NULL, updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![document_id, id_doc, state.as_str(), now()])
             .map(|_| ())
         })
     }
@@ -431,13 +590,7 @@ impl Journal {
         state: DocState,
         reason: Option<&str>,
     ) -> Result<(), JournalError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE document SET state = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1",
-                params![document_id, state.as_str(), reason, now()],
-            )
-            .map(|_| ())
-        })
+        self.write(|c| update_state(c, document_id, state, reason, &now()))
     }
 
     /// The current state of a document.
@@ -457,48 +610,56 @@ impl Journal {
 
     /// Writes the intent of a call; returns the call id. Durable when this returns.
     pub fn intent(&self, document_id: i64, operation: &str) -> Result<i64, JournalError> {
-        self.with(|c| {
-            c.execute(
+        self.intent_in_state(document_id, operation, None)
+    }
+
+    /// Writes the intent of a call and, in the same write, moves its document to `state`
+    /// (the step the call starts from); returns the call id. Durable when this returns.
+    pub fn intent_in_state(
+        &self,
+        document_id: i64,
+        operation: &str,
+        state: Option<DocState>,
+    ) -> Result<i64, JournalError> {
+        let at = now();
+        self.write(|c| {
+            if let Some(state) = state {
+                update_state(c, document_id, state, None, &at)?;
+            }
+            c.prepare_cached(
                 "INSERT INTO call (document_id, operation, started_at) VALUES (?1, ?2, ?3)",
-                params![document_id, operation, now()],
-            )?;
+            )?
+            .execute(params![document_id, operation, at])?;
             Ok(c.last_insert_rowid())
         })
     }
 
     /// Writes the outcome of a call. Durable when this returns.
     pub fn outcome(&self, call_id: i64, o: &Outcome) -> Result<(), JournalError> {
-        self.write_outcome("call", call_id, o)
+        self.write(|c| update_outcome(c, "call", call_id, o, &now()))
     }
 
-    /// Writes an outcome into `table` (`call` or `cart_call`, which share the outcome columns).
-    fn write_outcome(&self, table: &'static str, id: i64, o: &Outcome) -> Result<(), JournalError> {
-        self.with(|c| {
-            c.execute(
-                &format!(
-                    "UPDATE {table} SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
-                     trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
-                     error = ?9 WHERE id = ?1"
-                ),
-                params![
-                    id,
-                    now(),
-                    o.http_status,
-                    o.x_cart_id,
-                    o.trace_id,
-                    o.span_id,
-                    o.workflow_instance_id,
-                    o.problem_type,
-                    o.error
-                ],
-            )
-            .map(|_| ())
+    /// Writes the outcome of a call and, in the same write, moves document `state.0` to
+    /// `state.1` (the step the answer reached). Durable when this returns.
+    pub fn outcome_in_state(
+        &self,
+        call_id: i64,
+        o: &Outcome,
+        state: Option<(i64, DocState)>,
+    ) -> Result<(), JournalError> {
+        let at = now();
+        self.write(|c| {
+            update_outcome(c, "call", call_id, o, &at)?;
+            if let Some((document_id, state)) = state {
+                update_state(c, document_id, state, None, &at)?;
+            }
+            Ok(())
         })
     }
 
     /// Writes the intent of a call to another CART service; returns its id.
     pub fn cart_intent(&self, api: &str, method: &str, path: &str) -> Result<i64, JournalError> {
-        self.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO cart_call (operation, api, method, path, started_at)
                  VALUES ('cart-call', ?1, ?2, ?3, ?4)",
@@ -510,7 +671,7 @@ impl Journal {
 
     /// Writes the outcome of a call to another CART service.
     pub fn cart_outcome(&self, id: i64, o: &Outcome) -> Result<(), JournalError> {
-        self.write_outcome("cart_call", id, o)
+        self.write(|c| update_outcome(c, "cart_call", id, o, &now()))
     }
 
     /// Calls to other CART services, oldest first.
@@ -553,7 +714,7 @@ impl Journal {
         batch_id: i64,
     ) -> Result<Option<(i64, String)>, JournalError> {
         self.with(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT d.batch_id, d.name FROM document d JOIN batch b ON b.id = d.batch_id
                  WHERE d.id_doc = ?1 AND d.batch_id != ?2
                  AND (json_extract(b.options, '$.gateway') IS NULL
@@ -566,9 +727,8 @@ impl Journal {
                      AND (call.http_status IS NULL OR call.http_status / 100 = 2
                           OR call.http_status >= 500)))
                  ORDER BY d.batch_id LIMIT 1",
-                params![id_doc, batch_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row(params![id_doc, batch_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
         })
     }
@@ -679,6 +839,62 @@ impl Journal {
     }
 }
 
+fn insert_document(
+    c: &Connection,
+    batch_id: i64,
+    name: &str,
+    source: &str,
+    pdf: Option<&str>,
+    at: &str,
+) -> rusqlite::Result<i64> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO document (batch_id, name, source, pdf, state, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+    )?
+    .execute(params![batch_id, name, source, pdf, at])?;
+    c.prepare_cached("SELECT id FROM document WHERE batch_id = ?1 AND name = ?2")?
+        .query_row(params![batch_id, name], |r| r.get(0))
+}
+
+fn update_state(
+    c: &Connection,
+    document_id: i64,
+    state: DocState,
+    reason: Option<&str>,
+    at: &str,
+) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE document SET state = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1")?
+        .execute(params![document_id, state.as_str(), reason, at])
+        .map(|_| ())
+}
+
+/// Writes an outcome into `table` (`call` or `cart_call`, which share the outcome columns).
+fn update_outcome(
+    c: &Connection,
+    table: &'static str,
+    id: i64,
+    o: &Outcome,
+    at: &str,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(&format!(
+        "UPDATE {table} SET finished_at = ?2, http_status = ?3, x_cart_id = ?4,
+         trace_id = ?5, span_id = ?6, workflow_instance_id = ?7, problem_type = ?8,
+         error = ?9 WHERE id = ?1"
+    ))?
+    .execute(params![
+        id,
+        at,
+        o.http_status,
+        o.x_cart_id,
+        o.trace_id,
+        o.span_id,
+        o.workflow_instance_id,
+        o.problem_type,
+        o.error
+    ])
+    .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,6 +949,130 @@ mod tests {
             .with(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    /// Writers that queue while the connection is busy (a commit syncing) join one
+    /// transaction, committed once; each returns only after it, and a failing writer undoes
+    /// only its own statements.
+    #[test]
+    fn concurrent_writes_are_group_committed_and_durable_on_return() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("j.sqlite");
+        let j = Journal::open(&path).unwrap();
+        let b = j.start_batch("in", "{}").unwrap();
+        let d = j.add_document(b, "LAB/a", "LAB/a.json", None).unwrap();
+        let generation_before = j.inner.lock().unwrap().generation;
+        let visible = |call: i64| {
+            let other = Connection::open(&path).unwrap();
+            other
+                .query_row("SELECT count(*) FROM call WHERE id = ?1", [call], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap()
+        };
+        std::thread::scope(|s| {
+            // Hold the connection as a syncing commit would, until three writers queue.
+            let held = j.inner.lock().unwrap();
+            let writers: Vec<_> = (0..3)
+                .map(|i| {
+                    let j = &j;
+                    s.spawn(move || {
+                        if i == 1 {
+                            j.write(|c| c.execute("INSERT INTO nope VALUES (1)", []))
+                                .map(|_| 0)
+                        } else {
+                            j.intent(d, "validation")
+                        }
+                    })
+                })
+                .collect();
+            while j.queued.load(Ordering::SeqCst) < 3 {
+                std::thread::yield_now();
+            }
+            drop(held);
+            let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+            assert!(results[1].is_err(), "the failing writer sees its error");
+            for call in [&results[0], &results[2]] {
+                // Committed (visible to another connection) when the writer returned.
+                assert_eq!(visible(*call.as_ref().unwrap()), 1);
+            }
+        });
+        let inner = j.inner.lock().unwrap();
+        assert_eq!(inner.generation, generation_before + 1, "one transaction");
+        assert_eq!(inner.durable, inner.generation);
+        assert!(!inner.open);
+        drop(inner);
+        // Many writers, no grouping forced: every write durable on return, none lost.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..25 {
+                        let call = j.intent(d, "create").unwrap();
+                        assert_eq!(visible(call), 1);
+                        j.outcome_in_state(
+                            call,
+                            &Outcome {
+                                http_status: Some(201),
+                                ..Outcome::default()
+                            },
+                            Some((d, DocState::Published)),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let calls = j.document_calls(d).unwrap();
+        assert_eq!(calls.len(), 102);
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| c.operation == "create" && c.http_status == Some(201))
+                .count(),
+            100
+        );
+        assert_eq!(j.state(d).unwrap(), DocState::Published);
+    }
+
+    #[test]
+    fn documents_register_in_one_write_and_keep_existing_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::open(&tmp.path().join("j.sqlite")).unwrap();
+        let b = j.start_batch("in", "{}").unwrap();
+        let a = j.add_document(b, "a", "a.json", None).unwrap();
+        let ids = j
+            .add_documents(b, &[("b", "b.xml", Some("b.pdf")), ("a", "a.json", None)])
+            .unwrap();
+        assert_eq!(ids[1], a);
+        let docs = j.documents(b).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].pdf.as_deref(), Some("b.pdf"));
+        assert!(docs.iter().all(|d| d.state == DocState::Pending));
+        // identificativoDoc lookups use an index, not a scan of every document.
+        let plan: String = j
+            .with(|c| {
+                c.query_row(
+                    "EXPLAIN QUERY PLAN SELECT id FROM document WHERE id_doc = 'x'",
+                    [],
+                    |r| r.get(3),
+                )
+            })
+            .unwrap();
+        assert!(plan.contains("document_id_doc"), "{plan}");
+        j.identify(a, "1.2^3", DocState::Built).unwrap();
+        let call = j
+            .intent_in_state(a, "validation", Some(DocState::Injected))
+            .unwrap();
+        assert_eq!(j.state(a).unwrap(), DocState::Injected);
+        j.outcome_in_state(
+            call,
+            &Outcome::default(),
+            Some((a, DocState::ValidatedRemote)),
+        )
+        .unwrap();
+        let docs = j.documents(b).unwrap();
+        assert_eq!(docs[0].state, DocState::ValidatedRemote);
+        assert_eq!(docs[0].id_doc.as_deref(), Some("1.2^3"));
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub struct TokenPair {
 /// Signs JWTs with the "signature" certificate's RSA key.
 pub struct Signer {
     key: RsaKeyPair,
-    x5c: Vec<String>,
+    /// The base64url JOSE header (`alg`, `typ`, `x5c`): the same for every token, encoded once.
+    header: String,
     common_name: String,
     rng: SystemRandom,
 }
@@ -51,14 +52,20 @@ impl Signer {
             _ => return Err(TlsError::Malformed("JWT signing key must be RSA".into())),
         }
         .map_err(|e| TlsError::Malformed(format!("JWT signing key rejected: {e}")))?;
-        let x5c = identity
+        let x5c: Vec<String> = identity
             .chain
             .iter()
             .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
             .collect();
+        let header = serde_json::to_vec(&Header {
+            alg: "RS256",
+            typ: "JWT",
+            x5c: &x5c,
+        })
+        .map_err(|e| TlsError::Malformed(e.to_string()))?;
         Ok(Signer {
             key,
-            x5c,
+            header: b64url(&header),
             common_name: identity.common_name()?,
             rng: SystemRandom::new(),
         })
@@ -71,14 +78,9 @@ impl Signer {
 
     /// Signs any claim set as a compact JWS (RS256, `typ` JWT, `x5c` = chain).
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, TlsError> {
-        let header = Header {
-            alg: "RS256",
-            typ: "JWT",
-            x5c: &self.x5c,
-        };
-        let header = serde_json::to_vec(&header).map_err(|e| TlsError::Malformed(e.to_string()))?;
         let payload = serde_json::to_vec(claims).map_err(|e| TlsError::Malformed(e.to_string()))?;
-        let mut input = b64url(&header);
+        let mut input = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 350);
+        input.push_str(&self.header);
         input.push('.');
         input.push_str(&b64url(&payload));
         let mut sig = vec![0u8; self.key.public_modulus_len()];

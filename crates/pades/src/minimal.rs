@@ -804,6 +804,15 @@ impl Lexer<'_> {
         Some(self.space(q))
     }
 
+    /// Records the value span of key `q..k_end` when it is `/Length` or `/Type`.
+    fn capture(&self, c: &mut Captures, q: usize, k_end: usize, value: (usize, usize)) {
+        if self.name_is(q, k_end, b"Length") {
+            c.length = Some(value);
+        } else if self.name_is(q, k_end, b"Type") {
+            c.kind = Some(value);
+        }
+    }
+
     /// [`Lexer::dict`] without building, recording the spans of `/Length` and `/Type`.
     fn skip_dict(&self, p: usize, depth: usize, mut cap: Option<&mut Captures>) -> Option<usize> {
         let mut q = self.space(self.tag(p, b"<<")?);
@@ -816,11 +825,7 @@ impl Lexer<'_> {
                 break;
             };
             if let Some(c) = cap.as_deref_mut() {
-                if self.name_is(q, k_end, b"Length") {
-                    c.length = Some((r, s));
-                } else if self.name_is(q, k_end, b"Type") {
-                    c.kind = Some((r, s));
-                }
+                self.capture(c, q, k_end, (r, s));
             }
             q = s;
         }
@@ -861,11 +866,7 @@ impl Lexer<'_> {
                 break;
             };
             if let Some(c) = cap.as_deref_mut() {
-                if self.name_is(q, k_end, b"Length") {
-                    c.length = Some((r, s));
-                } else if self.name_is(q, k_end, b"Type") {
-                    c.kind = Some((r, s));
-                }
+                self.capture(c, q, k_end, (r, s));
             }
             if build {
                 d.set(key, v);

@@ -649,20 +649,33 @@ fn decode<T: DeserializeOwned>(
         message: error_chain(&e),
         attempts,
     })?;
+    decode_body(operation, status, x_cart_id, &bytes, attempts)
+}
+
+/// Turns an answer's status, `X-CART-id` and body (untrusted bytes) into a reply: the typed
+/// body on a 2xx, the problem+json otherwise; anything else is [`ClientError::Unexpected`],
+/// which still carries the `X-CART-id`.
+fn decode_body<T: DeserializeOwned>(
+    operation: Operation,
+    status: u16,
+    x_cart_id: Option<String>,
+    bytes: &[u8],
+    attempts: u32,
+) -> Result<Reply<T>, ClientError> {
     let unexpected = || ClientError::Unexpected {
         status,
         x_cart_id: x_cart_id.clone(),
         body: String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned(),
     };
-    let ids: Ids = serde_json::from_slice(&bytes).unwrap_or(Ids {
+    let ids: Ids = serde_json::from_slice(bytes).unwrap_or(Ids {
         trace_id: None,
         span_id: None,
         workflow_instance_id: None,
     });
     let body = if (200..300).contains(&status) {
-        Ok(serde_json::from_slice::<T>(&bytes).map_err(|_| unexpected())?)
+        Ok(serde_json::from_slice::<T>(bytes).map_err(|_| unexpected())?)
     } else {
-        Err(serde_json::from_slice::<Problem>(&bytes).map_err(|_| unexpected())?)
+        Err(serde_json::from_slice::<Problem>(bytes).map_err(|_| unexpected())?)
     };
     Ok(Reply {
         operation,
@@ -674,4 +687,78 @@ fn decode<T: DeserializeOwned>(
         attempts,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The answer decoder on untrusted bodies: a typed reply or `Unexpected`, never a panic,
+    //! and the `X-CART-id` is kept either way.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decoded(status: u16, body: &[u8]) -> Result<Reply<GatewayResponse>, ClientError> {
+        decode_body(
+            Operation::Validation,
+            status,
+            Some("cart-1".to_owned()),
+            body,
+            1,
+        )
+    }
+
+    #[test]
+    fn garbage_or_truncated_bodies_are_unexpected_and_keep_the_x_cart_id() {
+        for (status, body) in [
+            (201, &b"<html>proxy error</html>"[..]),
+            (201, b"{\"traceID\":\"t1\",\"workflowInstanceId\":"),
+            (400, b"not json"),
+            (400, b"{\"title\":\"no type\"}"),
+            (502, b""),
+            (200, b"\xff\xfe\x00"),
+        ] {
+            match decoded(status, body) {
+                Err(ClientError::Unexpected {
+                    status: s,
+                    x_cart_id,
+                    body: excerpt,
+                }) => {
+                    assert_eq!(s, status);
+                    assert_eq!(x_cart_id.as_deref(), Some("cart-1"));
+                    assert_eq!(excerpt, String::from_utf8_lossy(body));
+                }
+                other => panic!("{status} {body:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_problem_is_typed_with_its_ids() {
+        let body = br#"{"traceID":"t1","spanID":"s1","type":"/msg/syntax","title":"t","detail":"d","status":400}"#;
+        let reply = decoded(400, body).unwrap();
+        assert_eq!(reply.x_cart_id.as_deref(), Some("cart-1"));
+        assert_eq!(reply.trace_id.as_deref(), Some("t1"));
+        assert_eq!(reply.span_id.as_deref(), Some("s1"));
+        let problem = reply.body.unwrap_err();
+        assert_eq!(problem.title, "t");
+    }
+
+    proptest! {
+        #[test]
+        fn any_answer_decodes_or_is_unexpected(
+            status in 100u16..600,
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            match decoded(status, &body) {
+                Ok(reply) => {
+                    prop_assert_eq!(reply.status, status);
+                    prop_assert_eq!(reply.x_cart_id.as_deref(), Some("cart-1"));
+                    prop_assert_eq!(reply.body.is_ok(), (200..300).contains(&status));
+                }
+                Err(ClientError::Unexpected { x_cart_id, .. }) => {
+                    prop_assert_eq!(x_cart_id.as_deref(), Some("cart-1"));
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }

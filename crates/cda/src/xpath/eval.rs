@@ -1403,18 +1403,7 @@ fn compare_atomic(op: CmpOp, a: &Atomic, b: &Atomic) -> R<bool> {
             ))
         }
     };
-    let Some(o) = ord else {
-        // NaN: every comparison but != is false
-        return Ok(op == CmpOp::Ne);
-    };
-    Ok(match op {
-        CmpOp::Eq => o == Ordering::Equal,
-        CmpOp::Ne => o != Ordering::Equal,
-        CmpOp::Lt => o == Ordering::Less,
-        CmpOp::Le => o != Ordering::Greater,
-        CmpOp::Gt => o == Ordering::Greater,
-        CmpOp::Ge => o != Ordering::Less,
-    })
+    Ok(ordering_holds(op, ord))
 }
 
 fn arith(op: ArithOp, a: &Atomic, b: &Atomic) -> R<Atomic> {

@@ -156,8 +156,10 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             .collect()
     });
 
+    // Stdout is line-buffered: the JSON report alone is tens of thousands of lines, one
+    // write(2) each without this buffer.
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     match args.format {
         Format::Human => {
             if args.rules.is_some() {

@@ -10,12 +10,22 @@
 //! and entity expansion) is never accepted, only the five predefined entities and character
 //! references are decoded, and depth and size are bounded ([`Limits`]). Input must be UTF-8
 //! (a leading BOM is allowed). Nothing here panics on any input.
+//!
+//! Two readers share the work: a single-pass scanner (`scanner`) builds the tree directly for
+//! the common, strict subset of XML that real documents use, and hands anything else over to
+//! the quick-xml based reference reader (`reader`), which decides on unusual input and produces
+//! every error. Both build identical trees (a differential property test holds them together),
+//! so which one ran is invisible to callers.
 
 mod reader;
+mod scanner;
 
+#[doc(hidden)]
+pub use reader::parse_reference;
 pub use reader::{parse, parse_with_limits};
 
 use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
 
 /// Namespace URI of the `xml` prefix, always bound.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -113,7 +123,7 @@ pub struct Name {
 
 const NONE: u32 = u32::MAX;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NodeData {
     pub(crate) kind: NodeKind,
     pub(crate) parent: u32,
@@ -131,7 +141,7 @@ pub(crate) struct NodeData {
     pub(crate) pos: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AttrData {
     pub(crate) owner: u32,
     pub(crate) name: u32,
@@ -140,14 +150,47 @@ pub(crate) struct AttrData {
     pub(crate) pos: u32,
 }
 
-/// An immutable, parsed XML document.
-#[derive(Debug, Clone)]
+/// local name → interned ids of every name with that local part, derived from a document's
+/// name table the first time it is asked for (most documents never need it, and building it
+/// while reading costs two allocations per name).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameIndex(OnceLock<FxHashMap<Box<str>, Vec<u32>>>);
+
+impl NameIndex {
+    fn get(&self, names: &[Name]) -> &FxHashMap<Box<str>, Vec<u32>> {
+        self.0.get_or_init(|| {
+            let mut index: FxHashMap<Box<str>, Vec<u32>> = FxHashMap::default();
+            for (id, n) in names.iter().enumerate() {
+                match index.get_mut(&n.local) {
+                    Some(ids) => ids.push(id as u32),
+                    None => {
+                        index.insert(n.local.clone(), vec![id as u32]);
+                    }
+                }
+            }
+            index
+        })
+    }
+}
+
+/// The index is a function of the name table, which `Document` compares anyway.
+impl PartialEq for NameIndex {
+    fn eq(&self, _: &NameIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for NameIndex {}
+
+/// An immutable, parsed XML document. Two documents are equal when their trees, names, texts
+/// and source positions are.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     pub(crate) nodes: Vec<NodeData>,
     pub(crate) attrs: Vec<AttrData>,
     pub(crate) names: Vec<Name>,
-    /// local name → interned ids of every name with that local part.
-    pub(crate) name_index: FxHashMap<Box<str>, Vec<u32>>,
+    /// local name → interned ids of every name with that local part (built on first use).
+    pub(crate) name_index: NameIndex,
     pub(crate) text: String,
     pub(crate) line_starts: Vec<u32>,
 }
@@ -258,6 +301,7 @@ impl Document {
     /// used in the document); no allocation.
     pub fn name_ids_of<'a>(&'a self, ns: &'a str, local: &str) -> impl Iterator<Item = u32> + 'a {
         self.name_index
+            .get(&self.names)
             .get(local)
             .into_iter()
             .flatten()

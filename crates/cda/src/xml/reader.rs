@@ -1,5 +1,9 @@
-//! The reading loop: quick-xml events into a [`Document`], with the hardening rules of the
-//! module applied on the way.
+//! The reference reading loop: quick-xml events into a [`Document`], with the hardening rules
+//! of the module applied on the way.
+//!
+//! [`parse`] first tries the single-pass [`super::scanner`], which handles the common subset
+//! of XML and hands anything else over to this reader; this reader alone decides on unusual
+//! input and produces every error (so errors and trees are the same whichever path ran).
 //!
 //! Speed notes. The whole input is checked to be UTF-8 once, up front; quick-xml only ever
 //! splits it at ASCII delimiters, so every name, value and text it hands back is a slice of
@@ -20,11 +24,11 @@ use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 
 /// Namespace URI of the `xmlns` prefix, always bound.
-const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+pub(super) const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// Interned namespace ids: no namespace, `xml`, `xmlns`.
-const NS_NONE: u32 = 0;
-const NS_XML: u32 = 1;
-const NS_XMLNS: u32 = 2;
+pub(super) const NS_NONE: u32 = 0;
+pub(super) const NS_XML: u32 = 1;
+pub(super) const NS_XMLNS: u32 = 2;
 
 /// Reads a document with the default [`Limits`].
 pub fn parse(input: &[u8]) -> Result<Document, XmlError> {
@@ -33,6 +37,23 @@ pub fn parse(input: &[u8]) -> Result<Document, XmlError> {
 
 /// Reads a document with explicit limits.
 pub fn parse_with_limits(input: &[u8], limits: Limits) -> Result<Document, XmlError> {
+    let text = checked_text(input, limits)?;
+    match super::scanner::read(text, limits) {
+        Ok(doc) => Ok(doc),
+        Err(super::scanner::Handover) => Builder::new(text, limits).run(),
+    }
+}
+
+/// Reads a document with the reference (quick-xml based) reader alone, never the scanner:
+/// for differential tests and benchmarks. Same result as [`parse_with_limits`].
+#[doc(hidden)]
+pub fn parse_reference(input: &[u8], limits: Limits) -> Result<Document, XmlError> {
+    let text = checked_text(input, limits)?;
+    Builder::new(text, limits).run()
+}
+
+/// The input as text: size limit, leading BOM removed, UTF-8 checked.
+pub(super) fn checked_text(input: &[u8], limits: Limits) -> Result<&str, XmlError> {
     if input.len() > limits.max_bytes {
         return Err(XmlError::TooLarge {
             size: input.len(),
@@ -40,10 +61,69 @@ pub fn parse_with_limits(input: &[u8], limits: Limits) -> Result<Document, XmlEr
         });
     }
     let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let text = std::str::from_utf8(body).map_err(|e| XmlError::NotUtf8 {
+    std::str::from_utf8(body).map_err(|e| XmlError::NotUtf8 {
         offset: e.valid_up_to() + (input.len() - body.len()),
-    })?;
-    Builder::new(text, limits).run()
+    })
+}
+
+/// Offsets where lines start: 0 and one past every LF. Eight bytes at a time (lines are short,
+/// so a search call per line would cost more than the scan).
+pub(super) fn line_starts(bytes: &[u8]) -> Vec<u32> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut out = Vec::with_capacity(bytes.len() / 32 + 1);
+    out.push(0u32);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0u32;
+    for c in &mut chunks {
+        let w = <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+        let x = w ^ LF;
+        // High bit of each byte set exactly when that byte of `x` is zero (no carries cross
+        // bytes: (y & 0x7f) + 0x7f <= 0xfe).
+        let mut zero = !(((x & LOW7) + LOW7) | x) & !LOW7;
+        while zero != 0 {
+            out.push(base + zero.trailing_zeros() / 8 + 1);
+            zero &= zero - 1;
+        }
+        base += 8;
+    }
+    for (k, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'\n' {
+            out.push(base + k as u32 + 1);
+        }
+    }
+    out
+}
+
+/// An empty document for `src`: the document node, line starts, capacity hints.
+pub(super) fn new_document(src: &str, limits: Limits) -> Document {
+    let bytes = src.as_bytes();
+    let line_starts = line_starts(bytes);
+    // Capacity hints from the density of CDA documents (per KB: ~43 nodes, ~17 attributes,
+    // ~300 bytes of text and attribute values); the vectors grow past them if needed.
+    let cap = |per_kb: usize| (bytes.len() / 1024 + 1) * per_kb;
+    let mut nodes = Vec::with_capacity(cap(48).min(limits.max_nodes.saturating_add(1)));
+    nodes.push(NodeData {
+        kind: NodeKind::Document,
+        parent: NONE,
+        prev_sibling: NONE,
+        next_sibling: NONE,
+        last_desc: 0,
+        name: NONE,
+        attr_start: 0,
+        attr_end: 0,
+        text_start: 0,
+        text_end: 0,
+        pos: 0,
+    });
+    Document {
+        nodes,
+        attrs: Vec::with_capacity(cap(20).min(limits.max_nodes)),
+        names: Vec::with_capacity(128),
+        name_index: super::NameIndex::default(),
+        text: String::with_capacity(cap(400)),
+        line_starts,
+    }
 }
 
 /// An in-scope namespace declaration (as quick-xml's `NamespaceResolver` keeps them).
@@ -84,35 +164,7 @@ struct Builder<'i> {
 
 impl<'i> Builder<'i> {
     fn new(src: &'i str, limits: Limits) -> Self {
-        let bytes = src.as_bytes();
-        let mut line_starts = Vec::with_capacity(bytes.len() / 32 + 1);
-        line_starts.push(0u32);
-        line_starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i as u32 + 1));
-        // Capacity hints from the density of CDA documents (per KB: ~43 nodes, ~17 attributes,
-        // ~300 bytes of text and attribute values); the vectors grow past them if needed.
-        let cap = |per_kb: usize| (bytes.len() / 1024 + 1) * per_kb;
-        let mut nodes = Vec::with_capacity(cap(48).min(limits.max_nodes.saturating_add(1)));
-        nodes.push(NodeData {
-            kind: NodeKind::Document,
-            parent: NONE,
-            prev_sibling: NONE,
-            next_sibling: NONE,
-            last_desc: 0,
-            name: NONE,
-            attr_start: 0,
-            attr_end: 0,
-            text_start: 0,
-            text_end: 0,
-            pos: 0,
-        });
-        let doc = Document {
-            nodes,
-            attrs: Vec::with_capacity(cap(20).min(limits.max_nodes)),
-            names: Vec::with_capacity(128),
-            name_index: FxHashMap::with_capacity_and_hasher(128, Default::default()),
-            text: String::with_capacity(cap(400)),
-            line_starts,
-        };
+        let doc = new_document(src, limits);
         Builder {
             src,
             limits,
@@ -290,12 +342,6 @@ impl<'i> Builder<'i> {
         checked: bool,
     ) -> u32 {
         let id = self.doc.names.len() as u32;
-        match self.doc.name_index.get_mut(local) {
-            Some(ids) => ids.push(id),
-            None => {
-                self.doc.name_index.insert(local.into(), vec![id]);
-            }
-        }
         self.doc.names.push(Name {
             ns: self.ns_uris[ns as usize].into(),
             local: local.into(),
@@ -695,7 +741,7 @@ fn check_name(local: &str) -> Result<(), String> {
 }
 
 /// Appends character data with line ends normalised (CR LF and lone CR become LF).
-fn push_newlines_normalized(out: &mut String, s: &str) {
+pub(super) fn push_newlines_normalized(out: &mut String, s: &str) {
     if !s.contains('\r') {
         out.push_str(s);
         return;
@@ -713,7 +759,7 @@ fn push_newlines_normalized(out: &mut String, s: &str) {
 }
 
 /// Attribute-value normalisation of literal whitespace (before reference decoding).
-fn normalize_attr(s: &str) -> Cow<'_, str> {
+pub(super) fn normalize_attr(s: &str) -> Cow<'_, str> {
     if s.contains(['\r', '\n', '\t']) {
         Cow::Owned(s.replace("\r\n", " ").replace(['\r', '\n', '\t'], " "))
     } else {
@@ -722,7 +768,7 @@ fn normalize_attr(s: &str) -> Cow<'_, str> {
 }
 
 /// Decodes the five predefined entities and character references; anything else is refused.
-fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
+pub(super) fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
     quick_xml::escape::unescape(s).map_err(|e| {
         format!("{e} (only the predefined entities and character references are allowed)")
     })

@@ -312,3 +312,244 @@ proptest! {
         }
     }
 }
+
+/// What the scanner makes of `input` (after the checks `parse` applies first), compared with
+/// the reference reader: whenever the scanner accepts, the trees must be identical and the
+/// reference must accept too. Returns whether the scanner handled the input itself.
+fn scanner_matches_reference(input: &[u8]) -> Result<bool, String> {
+    let reference = parse_reference(input, Limits::default());
+    let Ok(text) = reader::checked_text(input, Limits::default()) else {
+        return Ok(false);
+    };
+    match scanner::read(text, Limits::default()) {
+        Err(scanner::Handover) => Ok(false),
+        Ok(d) => match reference {
+            Ok(r) if r == d => Ok(true),
+            Ok(_) => Err(format!(
+                "trees differ for {:?}",
+                String::from_utf8_lossy(input)
+            )),
+            Err(e) => Err(format!(
+                "scanner accepts what the reference refuses ({e}): {:?}",
+                String::from_utf8_lossy(input)
+            )),
+        },
+    }
+}
+
+fn conformance_dir() -> std::path::PathBuf {
+    let dir = match std::env::var_os("FSE_CONFORMANCE") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+        }
+    };
+    assert!(
+        dir.is_dir(),
+        "{} not found: place the shared material beside the clone or set FSE_CONFORMANCE",
+        dir.display()
+    );
+    dir
+}
+
+fn xml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            xml_files(&p, out);
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("xml")) {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn scanner_agrees_with_reference_on_official_documents() {
+    let c = conformance_dir();
+    let mut files = Vec::new();
+    xml_files(&c.join("cda/samples"), &mut files);
+    xml_files(&c.join("accreditamento"), &mut files);
+    xml_files(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures"),
+        &mut files,
+    );
+    assert!(files.len() > 1000, "only {} documents found", files.len());
+    let (mut handled, mut accepted) = (0, 0);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        match scanner_matches_reference(&bytes) {
+            Ok(true) => handled += 1,
+            Ok(false) => {}
+            Err(e) => panic!("{}: {}", f.display(), &e[..e.len().min(300)]),
+        }
+        if parse_reference(&bytes, Limits::default()).is_ok() {
+            accepted += 1;
+        }
+        // Whatever path ran, `parse` gives the reference's answer, errors included.
+        assert_eq!(
+            parse(&bytes),
+            parse_reference(&bytes, Limits::default()),
+            "{}",
+            f.display()
+        );
+    }
+    // The fast path must actually be the common path.
+    assert!(
+        handled * 100 >= accepted * 95,
+        "the scanner handled only {handled} of {accepted} well-formed documents"
+    );
+}
+
+#[test]
+fn scanner_handles_the_sample_and_hands_over_the_rest() {
+    assert_eq!(scanner_matches_reference(SAMPLE.as_bytes()), Ok(true));
+    for (input, handled) in [
+        ("<a/>", true),
+        ("<a b='1'  c = \"2\"/>", true),
+        ("<a><!-- x - y --><?pi  data ?></a>", true),
+        ("<?xml version='1.0'?><a>&#x41;&lt;</a>", true),
+        ("<?xml version='1.0' encoding='latin1'?><a/>", false),
+        ("<!DOCTYPE a><a/>", false),
+        ("<a><!----></a>", false),
+        ("<a><!-- x -- y --></a>", false),
+        ("<é/>", false),
+        ("<a b='1'c='2'/>", false),
+        ("<a>&unknown;</a>", false),
+        ("<a></a >", true),
+        ("<a></b>", false),
+        ("\u{feff}<a/>", true),
+        ("\u{feff}\u{feff}<a/>", false),
+        ("<a/><b/>", false),
+        ("<a/>x", false),
+        ("<?XML version='1.0'?><a/>", false),
+    ] {
+        assert_eq!(
+            scanner_matches_reference(input.as_bytes()),
+            Ok(handled),
+            "{input:?}"
+        );
+    }
+}
+
+/// Pieces of markup, well-formed or not, to assemble into documents.
+fn markup_soup() -> impl Strategy<Value = String> {
+    let pieces = vec![
+        "<a>",
+        "</a>",
+        "<b:c xmlns:b='u'>",
+        "</b:c>",
+        "<a/>",
+        "<d x='1' y=\"&amp;\"/>",
+        "<e\txmlns='v'>",
+        "</e>",
+        "<e>",
+        "text",
+        " ",
+        "\r\n",
+        "&lt;",
+        "&#65;",
+        "&bad;",
+        "<!-- c -->",
+        "<!--",
+        "-->",
+        "<![CDATA[x]]>",
+        "<?p q?>",
+        "<?xml version='1.0'?>",
+        "<!DOCTYPE a>",
+        "<",
+        ">",
+        "/",
+        "'",
+        "\"",
+        "=",
+        ":",
+        "xmlns",
+        "xmlns:p='w'",
+        "<p:f/>",
+        "<a xml:lang='it'>",
+        " k='v'",
+        "]]>",
+        "\u{e8}",
+        "<\u{e8}/>",
+        "&",
+        "?>",
+        "<?",
+        "<!",
+        "<a b='1'b='2'>",
+        "<a xmlns=''>",
+    ];
+    proptest::collection::vec(proptest::sample::select(pieces), 0..24).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #[test]
+    fn scanner_matches_reference_on_markup_soup(s in markup_soup()) {
+        prop_assert_eq!(scanner_matches_reference(s.as_bytes()).map(|_| ()), Ok(()));
+        prop_assert_eq!(parse(s.as_bytes()), parse_reference(s.as_bytes(), Limits::default()));
+    }
+
+    #[test]
+    fn scanner_matches_reference_on_mutated_cda(muts in proptest::collection::vec(mutation(), 1..4)) {
+        let mut b = SAMPLE.as_bytes().to_vec();
+        for (at, byte, kind) in muts {
+            let at = at.min(b.len());
+            match kind {
+                0 => b.truncate(at),
+                1 => if at < b.len() { b[at] = byte },
+                2 => b.insert(at, b"<>&;:=\"'/!?-[]x \r"[byte as usize % 16]),
+                _ => { b.drain(at..(at + byte as usize % 8).min(b.len())); }
+            }
+        }
+        prop_assert_eq!(scanner_matches_reference(&b).map(|_| ()), Ok(()));
+        prop_assert_eq!(parse(&b), parse_reference(&b, Limits::default()));
+    }
+
+    #[test]
+    fn scanner_matches_reference_on_start_tags(s in attribute_soup()) {
+        for doc in [format!("<r{s}/>"), format!("<r{s}>t</r>"), format!("<r xmlns:p='u'><e{s}/></r>")] {
+            prop_assert_eq!(scanner_matches_reference(doc.as_bytes()).map(|_| ()), Ok(()));
+        }
+    }
+
+    #[test]
+    fn scanner_matches_reference_on_xmlish_text(s in "[<>/a-c:=\"' &;#x0-9!\\[\\]?-]{0,200}") {
+        prop_assert_eq!(scanner_matches_reference(s.as_bytes()).map(|_| ()), Ok(()));
+    }
+}
+
+#[test]
+fn line_starts_match_a_plain_scan() {
+    for s in [
+        "",
+        "\n",
+        "a\nb",
+        "\n\n\n\n\n\n\n\n\n",
+        "0123456\n89abcdef\n\u{b}\n\u{8a}\n",
+        SAMPLE,
+    ] {
+        let plain: Vec<u32> = std::iter::once(0)
+            .chain(
+                s.bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i as u32 + 1),
+            )
+            .collect();
+        assert_eq!(reader::line_starts(s.as_bytes()), plain, "{s:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn line_starts_match_a_plain_scan_on_any_bytes(b in proptest::collection::vec(
+        proptest::sample::select(vec![b'\n', b'\r', 0x0b, 0x8a, 0x0a ^ 0x80, 0, b'a', 0xff]), 0..100)) {
+        let plain: Vec<u32> = std::iter::once(0)
+            .chain(b.iter().enumerate().filter(|&(_, &c)| c == b'\n').map(|(i, _)| i as u32 + 1))
+            .collect();
+        prop_assert_eq!(reader::line_starts(&b), plain);
+    }
+}

@@ -328,11 +328,11 @@ fn to_matcher(ast: Ast) -> Ast {
             start: PathStart::Context,
             steps,
         } => {
-            let mut all = vec![Step::Axis {
-                axis: Axis::DescendantOrSelf,
-                test: NodeTest::AnyNode,
-                preds: Vec::new(),
-            }];
+            let mut all = vec![Step::axis(
+                Axis::DescendantOrSelf,
+                NodeTest::AnyNode,
+                Vec::new(),
+            )];
             all.extend(steps);
             crate::xpath::simplify(Ast::Path {
                 start: PathStart::Root,
@@ -444,9 +444,13 @@ impl Schema {
             bind_let(&mut env, g, &root);
         }
         let mut report = SchematronReport::default();
-        let mut owner: Vec<u32> = vec![u32::MAX; doc.node_count()];
-        for pattern in &self.patterns {
-            owner.iter_mut().for_each(|o| *o = u32::MAX);
+        // Index + 1 of the last pattern that gave each node a rule (0: none yet), and the
+        // (node, rule) pairs of the current pattern.
+        let mut claimed: Vec<u32> = vec![0; doc.node_count()];
+        let mut fired: Vec<(u32, u32)> = Vec::new();
+        for (pi, pattern) in self.patterns.iter().enumerate() {
+            let stamp = pi as u32 + 1;
+            fired.clear();
             for (ri, rule) in pattern.rules.iter().enumerate() {
                 let matched = rule.matcher.evaluate(&mut env, &root).map_err(|error| {
                     SchematronError::Evaluation {
@@ -457,18 +461,21 @@ impl Schema {
                 })?;
                 for item in matched {
                     if let Item::Node(NodeRef::Node(n)) = item {
-                        let o = &mut owner[n.0 as usize];
-                        if *o == u32::MAX {
-                            *o = ri as u32;
+                        if let Some(c) = claimed.get_mut(n.0 as usize) {
+                            if *c != stamp {
+                                *c = stamp;
+                                fired.push((n.0, ri as u32));
+                            }
                         }
                     }
                 }
             }
-            for (i, &o) in owner.iter().enumerate() {
-                if o == u32::MAX {
+            // Document order is node order.
+            fired.sort_unstable();
+            for &(i, o) in &fired {
+                let Some(n) = doc.node(i as usize) else {
                     continue;
-                }
-                let Some(n) = doc.node(i) else { continue };
+                };
                 if !matches!(doc.kind(n), NodeKind::Element | NodeKind::Document) {
                     continue;
                 }

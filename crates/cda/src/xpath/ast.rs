@@ -81,11 +81,31 @@ pub enum Step {
         axis: Axis,
         test: NodeTest,
         preds: Vec<Ast>,
+        /// Process-wide id of the step's form when its result depends on its input node
+        /// alone (no variable anywhere in it), else [`NO_MEMO`]: equal steps share an id, so
+        /// the results of path prefixes can be memoised per document (see `xpath::eval`).
+        memo: u32,
     },
     Filter {
         expr: Box<Ast>,
         preds: Vec<Ast>,
     },
+}
+
+/// The memo id of a step that depends on more than its input node.
+pub const NO_MEMO: u32 = u32::MAX;
+
+impl Step {
+    /// An axis step, with its memo id.
+    pub fn axis(axis: Axis, test: NodeTest, preds: Vec<Ast>) -> Step {
+        let memo = super::names::step_memo_id(axis, &test, &preds);
+        Step::Axis {
+            axis,
+            test,
+            preds,
+            memo,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use super::parser::compile_regex;
 use super::value::*;
 use super::XPathError;
 use crate::xml::{Document, NodeId, NodeKind};
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,6 +24,50 @@ pub struct Env<'a> {
     vars: Vec<(Arc<str>, Binding)>,
     /// Spare node vectors for path evaluation.
     bufs: Vec<Vec<NodeRef>>,
+    /// Memoised results of plain path prefixes (see [`PrefixKey`]): the document does not
+    /// change during an evaluation, so they depend on the start node alone.
+    prefixes: FxHashMap<PrefixKey, (u32, u32)>,
+    /// The memoised node-sets, one after the other (`prefixes` holds ranges of it).
+    prefix_nodes: Vec<NodeRef>,
+}
+
+/// Longest path prefix memoised.
+const MAX_PREFIX: usize = 4;
+
+/// A start node and the leading axis steps of a path whose result depends on their input
+/// node alone (memo ids, see [`Step::Axis`]). Rule files repeat the same prefixes many times
+/// (`count(hl7:recordTarget/hl7:patientRole/hl7:id[@root='…'])` for dozens of roots,
+/// `hl7:component/hl7:section[hl7:code[@code='…']]` in several asserts of a rule), and the
+/// document does not change during an evaluation, so their node-sets are computed once.
+/// Only prefixes worth a lookup are keyed: two steps or more, or one with predicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PrefixKey {
+    start: u32,
+    len: u8,
+    steps: [u32; MAX_PREFIX],
+}
+
+impl PrefixKey {
+    fn of(start: NodeId, steps: &[Step]) -> Option<PrefixKey> {
+        let mut key = PrefixKey {
+            start: start.0,
+            len: 0,
+            steps: [NO_MEMO; MAX_PREFIX],
+        };
+        let mut filtered = false;
+        for (slot, step) in key.steps.iter_mut().zip(steps) {
+            let Step::Axis { memo, preds, .. } = step else {
+                break;
+            };
+            if *memo == NO_MEMO {
+                break;
+            }
+            *slot = *memo;
+            filtered |= !preds.is_empty();
+            key.len += 1;
+        }
+        (key.len >= 2 || (key.len == 1 && filtered)).then_some(key)
+    }
 }
 
 /// The focus: context item, position and size.
@@ -57,6 +102,8 @@ impl<'a> Env<'a> {
             names: DocNames::new(doc),
             vars: Vec::new(),
             bufs: Vec::new(),
+            prefixes: FxHashMap::with_capacity_and_hasher(1024, Default::default()),
+            prefix_nodes: Vec::new(),
         }
     }
 
@@ -326,6 +373,7 @@ impl<'a> Env<'a> {
                 axis: Axis::Attribute,
                 test: NodeTest::Name { id, .. },
                 preds,
+                ..
             }] = steps.as_slice()
             {
                 if *id != NO_NAME && preds.is_empty() {
@@ -410,8 +458,7 @@ impl<'a> Env<'a> {
     }
 
     fn ebv_of(&mut self, e: &Ast, f: &Focus) -> R<bool> {
-        let s = self.eval(e, f)?;
-        ebv(&s)
+        self.eval_bool(e, f)
     }
 
     fn atomize_expr(&mut self, e: &Ast, f: &Focus) -> R<Vec<Atomic>> {
@@ -539,14 +586,54 @@ impl<'a> Env<'a> {
             },
         };
         let mut current = self.take_buf();
-        current.push(first);
+        let mut rest = steps;
+        let plain = if let NodeRef::Node(n) = first {
+            PrefixKey::of(n, steps)
+        } else {
+            None
+        };
+        match plain {
+            Some(key) => {
+                let k = usize::from(key.len);
+                rest = &steps[k..];
+                if let Some(&(from, to)) = self.prefixes.get(&key) {
+                    current.extend_from_slice(&self.prefix_nodes[from as usize..to as usize]);
+                } else {
+                    current.push(first);
+                    // Plain name steps only ever give nodes.
+                    current = match self.run_steps(current, &steps[..k])? {
+                        PathOut::Nodes(v) => v,
+                        items @ PathOut::Items(_) => return Ok(items),
+                    };
+                    let from = self.prefix_nodes.len();
+                    self.prefix_nodes.extend_from_slice(&current);
+                    // Ranges are kept as u32: past that size, stop memoising.
+                    if let (Ok(from), Ok(to)) =
+                        (u32::try_from(from), u32::try_from(self.prefix_nodes.len()))
+                    {
+                        self.prefixes.insert(key, (from, to));
+                    }
+                }
+            }
+            None => current.push(first),
+        }
+        if current.is_empty() {
+            return Ok(PathOut::Nodes(current));
+        }
+        self.run_steps(current, rest)
+    }
+
+    /// Applies the last `steps` of a path to the nodes `current` (in document order).
+    fn run_steps(&mut self, mut current: Vec<NodeRef>, steps: &[Step]) -> R<PathOut> {
         for (si, step) in steps.iter().enumerate() {
             let last = si + 1 == steps.len();
             let single_input = current.len() == 1;
             let size = current.len();
             let mut out: Vec<NodeRef> = self.take_buf();
             match step {
-                Step::Axis { axis, test, preds } => {
+                Step::Axis {
+                    axis, test, preds, ..
+                } => {
                     for &ctx in &current {
                         let s0 = out.len();
                         axis_nodes(self.doc, &self.names, ctx, *axis, test, &mut out);
@@ -661,7 +748,7 @@ impl<'a> Env<'a> {
 
     /// The effective boolean value of an expression, without building sequences for the
     /// common boolean shapes.
-    fn eval_bool(&mut self, e: &Ast, f: &Focus) -> R<bool> {
+    pub fn eval_bool(&mut self, e: &Ast, f: &Focus) -> R<bool> {
         match e {
             Ast::Or(l, r) => Ok(self.eval_bool(l, f)? || self.eval_bool(r, f)?),
             Ast::And(l, r) => Ok(self.eval_bool(l, f)? && self.eval_bool(r, f)?),
@@ -678,6 +765,32 @@ impl<'a> Env<'a> {
             Ast::Call(Func::Boolean, args, _) => self.eval_bool(&args[0], f),
             Ast::Call(Func::True, ..) => Ok(true),
             Ast::Call(Func::False, ..) => Ok(false),
+            // The string predicates, on borrowed strings (same evaluation as `call`).
+            Ast::Call(func @ (Func::Contains | Func::StartsWith | Func::EndsWith), args, _) => {
+                let a = self.string_arg(args, 0, f)?;
+                let c = self.string_arg(args, 1, f)?;
+                Ok(match func {
+                    Func::Contains => a.contains(&*c),
+                    Func::StartsWith => a.starts_with(&*c),
+                    _ => a.ends_with(&*c),
+                })
+            }
+            Ast::Call(Func::Matches, args, re) => {
+                let a = self.string_arg(args, 0, f)?;
+                let r = self.regex_arg(args, 1, 2, re.as_deref(), f)?;
+                Ok(r.is_match(&a))
+            }
+            Ast::Call(func @ (Func::Exists | Func::Empty), args, _) => {
+                let any = match self.eval_path_out(&args[0], f)? {
+                    PathOut::Nodes(v) => {
+                        let b = !v.is_empty();
+                        self.recycle(v);
+                        b
+                    }
+                    PathOut::Items(s) => !s.is_empty(),
+                };
+                Ok(any == (*func == Func::Exists))
+            }
             _ => {
                 let s = self.eval(e, f)?;
                 ebv(&s)

@@ -81,8 +81,7 @@ impl XPath {
 
     /// Evaluates to an effective boolean value.
     pub fn evaluate_bool(&self, env: &mut Env<'_>, focus: &Focus) -> Result<bool, XPathError> {
-        let s = self.evaluate(env, focus)?;
-        ebv(&s)
+        env.eval_bool(&self.ast, focus)
     }
 
     /// Evaluates and joins the string values of the items with single spaces (what

@@ -5,10 +5,32 @@
 //! these ids ([`DocNames`]), so a name test is an integer compare instead of two string
 //! compares. Names a document uses but no expression tests for map to [`NO_NAME`].
 
+use super::ast::{Ast, Axis, NodeTest, NO_MEMO};
 use crate::xml::{Document, NameId, NodeId, NodeKind};
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::OnceCell;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
+
+/// The memo id of an axis step (see [`super::ast::Step::Axis`]): equal steps get equal ids;
+/// a step that mentions a variable gets [`NO_MEMO`] (its result depends on the binding).
+pub fn step_memo_id(axis: Axis, test: &NodeTest, preds: &[Ast]) -> u32 {
+    // Derived `Debug` spells every part of the tree (names resolved to URIs and ids), so equal
+    // strings mean equal steps. A literal that merely contains "Var(" only disables the memo.
+    let form = format!("{axis:?}|{test:?}|{preds:?}");
+    if form.contains("Var(") {
+        return NO_MEMO;
+    }
+    static T: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    let mut t = T
+        .get_or_init(|| Mutex::new(HashMap::default()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let next = u32::try_from(t.len()).unwrap_or(NO_MEMO).min(NO_MEMO - 1);
+    if next == NO_MEMO - 1 {
+        return NO_MEMO;
+    }
+    *t.entry(form).or_insert(next)
+}
 
 /// The id of no name: never equal to the id of a name test.
 pub const NO_NAME: u32 = u32::MAX;

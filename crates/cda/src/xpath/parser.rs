@@ -751,21 +751,13 @@ impl Parser<'_> {
         if self.is_sym("..") {
             self.next();
             let preds = self.predicates()?;
-            return Ok(Step::Axis {
-                axis: Axis::Parent,
-                test: NodeTest::AnyNode,
-                preds,
-            });
+            return Ok(Step::axis(Axis::Parent, NodeTest::AnyNode, preds));
         }
         if self.is_sym("@") {
             self.next();
             let test = self.node_test(Axis::Attribute)?;
             let preds = self.predicates()?;
-            return Ok(Step::Axis {
-                axis: Axis::Attribute,
-                test,
-                preds,
-            });
+            return Ok(Step::axis(Axis::Attribute, test, preds));
         }
         if let Tok::Axis(a) = self.peek().clone() {
             self.next();
@@ -776,7 +768,7 @@ impl Parser<'_> {
             }
             let test = self.node_test(axis)?;
             let preds = self.predicates()?;
-            return Ok(Step::Axis { axis, test, preds });
+            return Ok(Step::axis(axis, test, preds));
         }
         let is_name_step = match self.peek() {
             Tok::Sym("*") | Tok::PrefixStar(_) | Tok::StarLocal(_) => true,
@@ -792,7 +784,7 @@ impl Parser<'_> {
             };
             let test = self.node_test(axis)?;
             let preds = self.predicates()?;
-            return Ok(Step::Axis { axis, test, preds });
+            return Ok(Step::axis(axis, test, preds));
         }
         let e = self.primary()?;
         let preds = self.predicates()?;
@@ -1108,11 +1100,7 @@ fn atomic_type_named(local: &str) -> Option<AtomicType> {
 }
 
 fn desc_or_self() -> Step {
-    Step::Axis {
-        axis: Axis::DescendantOrSelf,
-        test: NodeTest::AnyNode,
-        preds: Vec::new(),
-    }
+    Step::axis(Axis::DescendantOrSelf, NodeTest::AnyNode, Vec::new())
 }
 
 /// True when a predicate's value cannot be a number and does not use the context position or
@@ -1189,6 +1177,7 @@ pub(crate) fn simplify(ast: Ast) -> Ast {
             axis: Axis::Child,
             preds,
             test,
+            ..
         } = &s
         {
             if preds.iter().all(position_free) {
@@ -1196,16 +1185,13 @@ pub(crate) fn simplify(ast: Ast) -> Ast {
                     axis: Axis::DescendantOrSelf,
                     test: NodeTest::AnyNode,
                     preds: p2,
+                    ..
                 }) = out.last()
                 {
                     if p2.is_empty() {
                         let (test, preds) = (test.clone(), preds.clone());
                         out.pop();
-                        out.push(Step::Axis {
-                            axis: Axis::Descendant,
-                            test,
-                            preds,
-                        });
+                        out.push(Step::axis(Axis::Descendant, test, preds));
                         continue;
                     }
                 }

@@ -266,3 +266,132 @@ fn name_tests_by_id_match_every_prefix_and_subtree() {
         "2"
     );
 }
+
+/// Evaluates every expression in ONE environment (so memoised path prefixes are shared), from
+/// several context nodes, and compares with a fresh environment per evaluation.
+#[test]
+fn memoised_prefixes_match_fresh_evaluation() {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let exprs = [
+        "count(hl7:component/hl7:structuredBody/hl7:component/hl7:section)",
+        "count(hl7:component/hl7:structuredBody/hl7:component/hl7:section[hl7:code[@code='18719-5']]/hl7:entry)",
+        "count(hl7:component/hl7:structuredBody/hl7:component/hl7:section[hl7:code[@code='18723-7']]/hl7:entry)",
+        "count(hl7:component/hl7:structuredBody/hl7:component[2]/hl7:section/hl7:code)",
+        "count(hl7:component/hl7:structuredBody/hl7:component[last()]/hl7:section/hl7:code[@code='18723-7'])",
+        "count(hl7:section[hl7:code[@code='18719-5']]/hl7:entry)",
+        "count(hl7:section[hl7:code[@code='18719-5']]/hl7:entry[1])",
+        "count(hl7:section[hl7:code[@code=$c]]/hl7:entry)",
+        "count(hl7:recordTarget/hl7:patientRole/hl7:id[@root='2.16.840.1.113883.2.9.4.3.2'])",
+        "hl7:recordTarget/hl7:patientRole/hl7:patient/hl7:name/hl7:given",
+        "count(//hl7:entry/hl7:act)",
+        "count(//hl7:section/hl7:entry)",
+        "count(/hl7:ClinicalDocument/hl7:component/hl7:structuredBody/hl7:component)",
+        "count(../hl7:component/hl7:section/hl7:entry)",
+        "string-join(for $s in hl7:component/hl7:section return string(count($s/hl7:entry)), ',')",
+        "exists(hl7:section/hl7:entry/hl7:act) and not(empty(hl7:section/hl7:code))",
+        "some $e in hl7:section/hl7:entry satisfies exists($e/hl7:act)",
+    ];
+    let compiled: Vec<XPath> = exprs
+        .iter()
+        .map(|e| XPath::compile(e, &ns()).unwrap_or_else(|err| panic!("{e}: {err}")))
+        .collect();
+    let contexts: Vec<NodeRef> = (0..doc.node_count())
+        .filter_map(|i| doc.node(i))
+        .filter(|&n| doc.kind(n) == crate::xml::NodeKind::Element)
+        .map(NodeRef::Node)
+        .collect();
+    let mut shared = Env::new(&doc);
+    shared.bind(
+        "c".into(),
+        vec![Item::Atomic(Atomic::String("18719-5".into()))],
+    );
+    // Twice over, so that the second round reads memoised prefixes.
+    for _ in 0..2 {
+        for &ctx in &contexts {
+            for (x, src) in compiled.iter().zip(exprs) {
+                let mut fresh = Env::new(&doc);
+                fresh.bind(
+                    "c".into(),
+                    vec![Item::Atomic(Atomic::String("18719-5".into()))],
+                );
+                let f = Focus::node(ctx);
+                let want = x.evaluate_string(&mut fresh, &f).map_err(|e| e.to_string());
+                let got = x
+                    .evaluate_string(&mut shared, &f)
+                    .map_err(|e| e.to_string());
+                assert_eq!(got, want, "{src} at {ctx:?}");
+                let want = x.evaluate_bool(&mut fresh, &f).map_err(|e| e.to_string());
+                let got = x.evaluate_bool(&mut shared, &f).map_err(|e| e.to_string());
+                assert_eq!(got, want, "{src} at {ctx:?} (boolean)");
+            }
+        }
+    }
+    // The memo made a difference to the results it should: sanity of two values.
+    let root = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    assert_eq!(
+        compiled[1].evaluate_string(&mut shared, &root).unwrap(),
+        "2"
+    );
+    assert_eq!(
+        compiled[2].evaluate_string(&mut shared, &root).unwrap(),
+        "0"
+    );
+}
+
+/// A step that mentions a variable is never memoised: rebinding the variable changes the
+/// result in the same environment.
+#[test]
+fn steps_with_variables_are_not_memoised() {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let x = XPath::compile(
+        "count(hl7:component/hl7:structuredBody/hl7:component/hl7:section[hl7:code[@code=$c]]/hl7:entry)",
+        &ns(),
+    )
+    .unwrap();
+    let mut env = Env::new(&doc);
+    let root = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    for (code, want) in [
+        ("18719-5", "2"),
+        ("18723-7", "0"),
+        ("18719-5", "2"),
+        ("x", "0"),
+    ] {
+        let d = env.depth();
+        env.bind("c".into(), vec![Item::Atomic(Atomic::String(code.into()))]);
+        assert_eq!(x.evaluate_string(&mut env, &root).unwrap(), want, "{code}");
+        env.truncate(d);
+    }
+}
+
+/// The boolean shortcut of `evaluate_bool` agrees with the effective boolean value of the
+/// full evaluation, errors included.
+#[test]
+fn evaluate_bool_agrees_with_ebv() {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    for src in [
+        "contains(hl7:code/@code, '502')",
+        "starts-with(hl7:code/@code, '115')",
+        "ends-with(hl7:code/@code, 'x')",
+        "contains(//hl7:code/@code, '1')",
+        "matches(hl7:code/@code, '^[0-9]+-[0-9]$')",
+        "matches(//hl7:code/@code, '1')",
+        "exists(hl7:code)",
+        "exists(hl7:nothing)",
+        "empty(hl7:nothing)",
+        "empty((1, 2))",
+        "exists(())",
+        "contains(local-name(), 'Clinical')",
+        "hl7:code/@code = '11502-2' or contains('abc', 'b')",
+        "not(contains(hl7:code/@code, '9'))",
+    ] {
+        let x = XPath::compile(src, &ns()).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let mut env = Env::new(&doc);
+        let fast = x.evaluate_bool(&mut env, &ctx).map_err(|e| e.to_string());
+        let slow = x
+            .evaluate(&mut env, &ctx)
+            .and_then(|s| ebv(&s))
+            .map_err(|e| e.to_string());
+        assert_eq!(fast, slow, "{src}");
+    }
+}

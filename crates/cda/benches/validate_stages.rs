@@ -5,14 +5,19 @@
 //! All documents are read into memory first, then each stage runs over the whole corpus
 //! (one warm-up pass, then the timed pass) and prints `stage <name> <docs> <seconds> <docs/s>`:
 //!
-//! - `parse`: the hardened XML reader alone;
+//! - `parse`: the hardened XML reader alone; `parse_reference` the same with its quick-xml
+//!   based reference reader only (no single-pass scanner), for A/B;
 //! - `full`: the whole verdict (`RuleSet::validate`: parse, XSD, schematron, terminology);
 //! - `schematron`: `RuleSet::validate_document` on a parsed tree (schematron + terminology,
 //!   the XSD stage skipped);
 //! - `xsd` (derived): `full − parse − schematron` per document, i.e. the XSD stage's share;
 //! - `xsd_only`: the XSD stage alone on a parsed tree (`RuleSet::xsd_errors`), and
 //!   `xsd_reparsed` the same with the XSD engine reading the bytes again (the former path),
-//!   followed by how many documents' XSD verdicts and messages differ between the two.
+//!   followed by how many documents' XSD verdicts and messages differ between the two;
+//!   `xsd_full` the XSD stage without its fast verdict (the full engine's walk for every
+//!   document). `xsd_fast cold|warm` lines count the documents the fast verdict answered
+//!   and those it handed to the full engine: in a first pass over the corpus (cold, while
+//!   it learns) and in the timed `xsd_only` pass.
 //!
 //! Documents refused at the XSD stage do not reach the schematron in `full`; the derived XSD
 //! figure is therefore a slight underestimate of the XSD cost on such corpora.
@@ -76,10 +81,30 @@ fn main() {
             let _ = black_box(fse_cda::xml::parse(black_box(b)));
         }
     });
+    // A/B: the quick-xml based reference reader alone (what `parse` falls back to).
+    timed("parse_reference", n, || {
+        for b in &corpus {
+            let _ = black_box(fse_cda::xml::parse_reference(
+                black_box(b),
+                fse_cda::xml::Limits::default(),
+            ));
+        }
+    });
     let parsed: Vec<_> = corpus
         .iter()
         .filter_map(|b| fse_cda::xml::parse(b).ok())
         .collect();
+    let counts = |rules: &RuleSet| rules.xsd_fast_counts();
+    let before = counts(&rules);
+    for b in &corpus {
+        let _ = black_box(rules.validate(black_box(b)));
+    }
+    let after = counts(&rules);
+    println!(
+        "xsd_fast cold: {} answered, {} to the full engine",
+        after.0 - before.0,
+        after.1 - before.1
+    );
     let full = timed("full", n, || {
         for b in &corpus {
             let _ = black_box(rules.validate(black_box(b)));
@@ -99,12 +124,26 @@ fn main() {
         .filter_map(|b| fse_cda::xml::parse(b).ok().map(|d| (d, b)))
         .collect();
     for (name, reparse) in [("xsd_only", false), ("xsd_reparsed", true)] {
+        let before = counts(&rules);
         timed(name, pairs.len(), || {
             for (d, b) in &pairs {
                 let _ = black_box(rules.xsd_errors(black_box(d), black_box(b), reparse));
             }
         });
+        if !reparse {
+            let after = counts(&rules);
+            println!(
+                "xsd_fast warm: {} answered, {} to the full engine (over 2 passes)",
+                after.0 - before.0,
+                after.1 - before.1
+            );
+        }
     }
+    timed("xsd_full", pairs.len(), || {
+        for (d, b) in &pairs {
+            let _ = black_box(rules.xsd_errors_full(black_box(d), black_box(b)));
+        }
+    });
     let (mut verdicts, mut messages) = (0, 0);
     for (d, b) in &pairs {
         let walk = rules.xsd_errors(d, b, false).map_err(|e| e.to_string());

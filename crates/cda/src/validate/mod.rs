@@ -300,6 +300,57 @@ impl RuleSet {
         self.xsd_stage(&ext, doc, bytes, reparse)
     }
 
+    /// The XSD stage's fast verdict alone, for tests: `Some(true)` when it finds `doc`
+    /// valid, `None` when it is not sure (then the full engine decides); see
+    /// [`RuleSet::xsd_errors`] for the arguments.
+    #[doc(hidden)]
+    pub fn xsd_fast_verdict(
+        &self,
+        doc: &Document,
+        bytes: &[u8],
+    ) -> Result<Option<bool>, RulesError> {
+        let ext = first_attr(doc, "typeid", "extension").unwrap_or_default();
+        if !self.xsd_sets.contains_key(&ext) {
+            return Ok(None);
+        }
+        let set = self
+            .xsd(&ext)
+            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+        set.fast_verdict(doc, bytes)
+            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+    }
+
+    /// The XSD stage with the full engine only (no fast verdict), for benchmarks and
+    /// cross-checks; see [`RuleSet::xsd_errors`].
+    #[doc(hidden)]
+    pub fn xsd_errors_full(&self, doc: &Document, bytes: &[u8]) -> Result<Vec<String>, RulesError> {
+        let ext = first_attr(doc, "typeid", "extension").unwrap_or_default();
+        if !self.xsd_sets.contains_key(&ext) {
+            return self.xsd_errors(doc, bytes, false);
+        }
+        let set = self
+            .xsd(&ext)
+            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+        set.validate_full(doc, bytes)
+            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+    }
+
+    /// (documents the XSD fast verdict answered, documents it handed to the full engine)
+    /// on this thread, over the XSD sets loaded so far.
+    #[doc(hidden)]
+    pub fn xsd_fast_counts(&self) -> (u64, u64) {
+        let mut total = (0, 0);
+        for (_, cell) in self.xsd_sets.values() {
+            if let Some(Ok(set)) = cell.get() {
+                if let Ok((a, u)) = set.fast_counts() {
+                    total.0 += a;
+                    total.1 += u;
+                }
+            }
+        }
+        total
+    }
+
     fn xsd_stage(
         &self,
         ext: &str,

@@ -12,6 +12,13 @@
 //! (only up to the last `xmlns` in it). [`XsdSet::validate_reparsed`] is the crate's own
 //! reader over the bytes (a second, independent parse): the fallback, and the reference the
 //! tests compare the walk with.
+//!
+//! Before either, [`XsdSet::validate`] asks the fast verdict ([`model`]): a compact model of
+//! the schema (deterministic content models, attribute uses, types learnt from the engine's
+//! own runs) that answers "valid" for the common case, and hands every other document to
+//! the walk, whose report is then the one given.
+
+mod model;
 
 use crate::xml::{Document, NodeId, NodeKind};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -40,10 +47,12 @@ self_cell::self_cell!(
     }
 );
 
-/// A prepared set and its attribute memo ([`Memo`], whose keys belong to this set).
+/// A prepared set, its attribute memo ([`Memo`], whose keys belong to this set) and its
+/// fast verdict ([`model::FastModel`]).
 struct Loaded {
     prepared: Prepared,
     memo: RefCell<Memo>,
+    fast: RefCell<model::FastModel>,
 }
 
 thread_local! {
@@ -57,9 +66,11 @@ fn flags() -> ValidationFlags {
 }
 
 fn prepare(set: SchemaSet) -> Loaded {
+    let fast = RefCell::new(model::FastModel::new(&set));
     Loaded {
         prepared: Prepared::new(set, |s| SchemaValidator::new(s, flags())),
         memo: RefCell::default(),
+        fast,
     }
 }
 
@@ -108,10 +119,50 @@ impl XsdSet {
         Ok(set)
     }
 
-    /// Validates a parsed document by walking its tree; `bytes` is the source it was read
-    /// from (namespace declarations are taken from its start tags). Returns the errors as
+    /// Validates a parsed document: first the fast verdict ([`model`]), which answers for
+    /// the common valid case; when it is not sure, the full engine walks the tree (and the
+    /// fast model learns from the run). `bytes` is the source the document was read from
+    /// (namespace declarations are taken from its start tags). Returns the errors as
     /// `line,column message` (empty when valid).
     pub fn validate(&self, doc: &Document, bytes: &[u8]) -> Result<Vec<String>, String> {
+        self.validate_with(doc, bytes, true)
+    }
+
+    /// [`XsdSet::validate`] without the fast verdict (and without learning): the full
+    /// engine's walk alone, for benchmarks and cross-checks.
+    pub fn validate_full(&self, doc: &Document, bytes: &[u8]) -> Result<Vec<String>, String> {
+        self.validate_with(doc, bytes, false)
+    }
+
+    /// The fast verdict alone: `Some(true)` when it finds the document valid, `None` when
+    /// not sure (it never says invalid). For tests.
+    pub fn fast_verdict(&self, doc: &Document, bytes: &[u8]) -> Result<Option<bool>, String> {
+        let loaded = self.set()?;
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let Some(decls) = namespace_declarations(body, doc) else {
+            return Ok(None);
+        };
+        let Ok(mut fast) = loaded.fast.try_borrow_mut() else {
+            return Ok(None);
+        };
+        let set = loaded.prepared.borrow_owner();
+        Ok(fast.valid(set, doc, &decls).then_some(true))
+    }
+
+    /// (documents the fast verdict answered, documents it handed to the full engine) on
+    /// this thread for this set.
+    pub fn fast_counts(&self) -> Result<(u64, u64), String> {
+        let loaded = self.set()?;
+        let fast = loaded.fast.try_borrow().map_err(|e| e.to_string())?;
+        Ok((fast.answered, fast.unsure))
+    }
+
+    fn validate_with(
+        &self,
+        doc: &Document,
+        bytes: &[u8],
+        fast_path: bool,
+    ) -> Result<Vec<String>, String> {
         let loaded = self.set()?;
         let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let Some(decls) = namespace_declarations(body, doc) else {
@@ -120,9 +171,32 @@ impl XsdSet {
         let Ok(mut memo) = loaded.memo.try_borrow_mut() else {
             return self.validate_reparsed(doc, bytes);
         };
-        loaded
-            .prepared
-            .with_dependent(|set, validator| Ok(walk(set, validator, doc, &decls, &mut memo)))
+        let mut fast = if fast_path {
+            loaded.fast.try_borrow_mut().ok()
+        } else {
+            None
+        };
+        loaded.prepared.with_dependent(|set, validator| {
+            let Some(fast) = fast.as_deref_mut() else {
+                return Ok(walk(set, validator, doc, &decls, &mut memo, None));
+            };
+            if fast.valid(set, doc, &decls) {
+                return Ok(Vec::new());
+            }
+            let mut record = model::Record::default();
+            let out = walk(
+                set,
+                validator,
+                doc,
+                &decls,
+                &mut memo,
+                Some((&mut *fast, &mut record)),
+            );
+            if out.is_empty() {
+                fast.learn_valid(set, doc, record);
+            }
+            Ok(out)
+        })
     }
 
     /// Validates a document by reading `bytes` again with the crate's own reader (which also
@@ -304,6 +378,7 @@ fn walk(
     doc: &Document,
     decls: &[Declaration],
     memo: &mut Memo,
+    mut learn: Option<Learn<'_>>,
 ) -> Vec<String> {
     let at = Cell::new(None);
     let count = Cell::new(0);
@@ -348,8 +423,10 @@ fn walk(
                         n,
                         scope: &scopes[scope],
                         errors: &count,
+                        root: open.is_empty(),
                     };
-                    open_element(&mut runtime, &mut names, cx, memo);
+                    let learn = learn.as_mut().map(|(f, r)| (&mut **f, &mut **r));
+                    open_element(&mut runtime, &mut names, cx, memo, learn);
                     open.push((n, doc.last_descendant(n), scope));
                 }
                 NodeKind::Text if !open.is_empty() => {
@@ -390,21 +467,29 @@ struct Open<'a> {
     scope: &'a NamespaceContextSnapshot,
     /// Errors reported so far in the run.
     errors: &'a Cell<usize>,
+    /// Whether it is the document element.
+    root: bool,
 }
 
+/// The fast model learning from a run of the full engine, and the run's record.
+type Learn<'a> = (&'a mut model::FastModel, &'a mut model::Record);
+
 /// The start of element `n`, its attributes and the end of its attributes. An attribute
-/// whose value the memo knows valid for the element's governing type is not passed on.
+/// whose value the memo knows valid for the element's governing type is not passed on
+/// (unless the fast model is learning from the run: then every attribute is).
 fn open_element<S: ValidationSink>(
     runtime: &mut ValidationRuntime<'_, S>,
     names: &mut Names<'_, '_>,
     cx: Open<'_>,
     mut memo: Option<&mut Memo>,
+    mut learn: Option<(&mut model::FastModel, &mut model::Record)>,
 ) {
     let Open {
         doc,
         n,
         scope,
         errors,
+        root,
     } = cx;
     let mut xsi_type = None;
     let mut xsi_nil = None;
@@ -423,12 +508,38 @@ fn open_element<S: ValidationSink>(
         // Every element has a name; the empty one (id 0 in every table) keeps this total.
         None => (XsdName(0), None),
     };
-    let governing = if memo.is_some() && doc.attributes(n).len() > 0 {
+    let mut learnt_type = None;
+    let governing = if learn.is_some() || (memo.is_some() && doc.attributes(n).len() > 0) {
         let info = runtime.validate_element_by_id(local, ns, xsi_type, xsi_nil, scope);
+        let strict = runtime.content_processing() == ContentProcessing::Strict;
+        if let Some((fast, record)) = learn.as_mut() {
+            let gov = match (info.schema_type, info.content_type) {
+                (Some(t), Some(c)) if strict => Some((t, c)),
+                _ => None,
+            };
+            let set = names.set;
+            record
+                .elements
+                .push(model::FastModel::seen(set, doc, n, names, scope, gov));
+            if let Some(TypeKey::Complex(ct)) = info.schema_type.filter(|_| strict) {
+                if !fast.knows_uses(ct) {
+                    fast.learn_uses(
+                        ct,
+                        runtime
+                            .get_expected_attributes()
+                            .into_iter()
+                            .map(|u| (u.local_name, u.namespace, u.required)),
+                        runtime
+                            .get_default_attributes()
+                            .into_iter()
+                            .map(|d| (d.local_name, d.namespace)),
+                    );
+                }
+                learnt_type = Some(ct);
+            }
+        }
         match info.schema_type {
-            Some(t @ TypeKey::Complex(_))
-                if runtime.content_processing() == ContentProcessing::Strict =>
-            {
+            Some(t @ TypeKey::Complex(_)) if strict => {
                 if let Some(memo) = memo.as_deref_mut() {
                     let set = names.set;
                     memo.learn_type(t, || attribute_uses(runtime, set));
@@ -444,6 +555,23 @@ fn open_element<S: ValidationSink>(
     for a in doc.attributes(n) {
         let m = names.get(doc.attr_name_id(a));
         let value = doc.attr_value(a);
+        if let Some((fast, record)) = learn.as_mut() {
+            let before = errors.get();
+            let info = runtime.validate_attribute_by_id(m.local, m.ns, value);
+            let accepted = errors.get() == before && info.validity == SchemaValidity::Valid;
+            match (m.xsi, learnt_type, info.schema_type) {
+                (Xsi::No, Some(ct), Some(t @ TypeKey::Simple(_))) if accepted => {
+                    let plain = info.typed_value.as_ref().is_none_or(plain_value);
+                    fast.learn_attribute(ct, m.local, m.ns, t, value, plain);
+                }
+                (Xsi::Reserved, _, _) if accepted => {
+                    let ns = m.ns.map_or(u32::MAX, |n| n.0);
+                    record.reserved.push((root, m.local.0, ns, value.into()));
+                }
+                _ => {}
+            }
+            continue;
+        }
         let memo = match (governing, memo.as_deref_mut()) {
             (Some(t), Some(memo)) if m.xsi == Xsi::No => Some((t, memo)),
             _ => None,
@@ -836,13 +964,20 @@ mod tests {
     #[test]
     fn the_walk_reports_what_a_second_read_reports() {
         let set = set();
-        // Twice over, so that the second round meets every attribute already remembered.
+        // Twice over, so that the second round meets every attribute already remembered
+        // (and the fast verdict has learnt from the first).
+        let mut answered = 0;
         for round in 0..2 {
             for (body, valid) in CASES {
                 let text = format!("{HEAD}\n{body}");
                 let doc = crate::xml::parse(text.as_bytes()).unwrap();
+                let fast = set.fast_verdict(&doc, text.as_bytes()).unwrap();
                 let walked = set.validate(&doc, text.as_bytes()).unwrap();
                 let reread = set.validate_reparsed(&doc, text.as_bytes()).unwrap();
+                if fast.is_some() {
+                    answered += 1;
+                    assert!(reread.is_empty(), "round {round}: {body}: fast says valid");
+                }
                 assert_eq!(walked, reread, "round {round}: {body}");
                 assert_eq!(
                     walked.is_empty(),
@@ -851,6 +986,9 @@ mod tests {
                 );
             }
         }
+        // The valid cases without IDREF (which the fast verdict leaves to the engine) are
+        // answered in the second round.
+        assert!(answered >= 2, "the fast verdict answered {answered} times");
     }
 
     #[test]

@@ -248,6 +248,35 @@ fn lit(s: &[u8]) -> Object {
     Object::String(s.to_vec(), StringFormat::Literal)
 }
 
+/// The `/EmbeddedFile` stream of `cda_xml` (deflated, with its size and date).
+pub(crate) fn embedded_file(cda_xml: &[u8]) -> Result<Stream> {
+    let mut params = Dictionary::new();
+    params.set("Size", cda_xml.len() as i64);
+    params.set("ModDate", lit(pdf_date_now().as_bytes()));
+    let mut sd = Dictionary::new();
+    sd.set("Type", Object::Name(b"EmbeddedFile".to_vec()));
+    sd.set("Subtype", Object::Name(b"application/xml".to_vec()));
+    sd.set("Params", params);
+    crate::flate::stream(sd, cda_xml.to_vec())
+        .map_err(|e| Error::Malformed(format!("cannot compress the CDA: {e}")))
+}
+
+/// The filespec of `cda.xml` whose embedded file is `file_id`: `/F` and `/UF` the plain
+/// string `cda.xml` (what both gateway extractors read), `/AFRelationship /Alternative`.
+pub(crate) fn filespec(file_id: ObjectId) -> Dictionary {
+    let mut efd = Dictionary::new();
+    efd.set("F", Object::Reference(file_id));
+    efd.set("UF", Object::Reference(file_id));
+    let mut spec = Dictionary::new();
+    spec.set("Type", Object::Name(b"Filespec".to_vec()));
+    spec.set("F", lit(CDA_NAME));
+    spec.set("UF", lit(CDA_NAME));
+    spec.set("Desc", lit(b"HL7 CDA R2"));
+    spec.set("AFRelationship", Object::Name(b"Alternative".to_vec()));
+    spec.set("EF", efd);
+    spec
+}
+
 /// Embeds `cda_xml` as `cda.xml` in an incremental update of `pdf` and returns the new file.
 /// An existing `cda.xml` (in the root array, any spelling of the name) is replaced; more than
 /// one, or one under `/Kids`, is refused as ambiguous.
@@ -303,29 +332,8 @@ pub fn inject_cda(pdf: &SourcePdf, cda_xml: &[u8]) -> Result<Vec<u8>> {
     }
 
     // the embedded file stream and its filespec
-    let mut params = Dictionary::new();
-    params.set("Size", cda_xml.len() as i64);
-    params.set("ModDate", lit(pdf_date_now().as_bytes()));
-    let mut sd = Dictionary::new();
-    sd.set("Type", Object::Name(b"EmbeddedFile".to_vec()));
-    sd.set("Subtype", Object::Name(b"application/xml".to_vec()));
-    sd.set("Params", params);
-    let mut stream = Stream::new(sd, cda_xml.to_vec());
-    stream
-        .compress()
-        .map_err(|e| Error::Malformed(format!("cannot compress the CDA: {e}")))?;
-    let file_id = up.add(Object::Stream(stream));
-    let mut efd = Dictionary::new();
-    efd.set("F", Object::Reference(file_id));
-    efd.set("UF", Object::Reference(file_id));
-    let mut spec = Dictionary::new();
-    spec.set("Type", Object::Name(b"Filespec".to_vec()));
-    spec.set("F", lit(CDA_NAME));
-    spec.set("UF", lit(CDA_NAME));
-    spec.set("Desc", lit(b"HL7 CDA R2"));
-    spec.set("AFRelationship", Object::Name(b"Alternative".to_vec()));
-    spec.set("EF", efd);
-    let spec_id = up.add(spec);
+    let file_id = up.add(Object::Stream(embedded_file(cda_xml)?));
+    let spec_id = up.add(filespec(file_id));
 
     // insert in key order (name-tree keys are sorted bytewise)
     let pos = arr

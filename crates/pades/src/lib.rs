@@ -34,6 +34,7 @@ pub mod certs;
 pub mod cms_asn1;
 pub mod document;
 pub mod error;
+mod flate;
 pub mod identity;
 pub mod incremental;
 pub mod minimal;

@@ -183,29 +183,71 @@ enum Weight {
     Bold = 1,
 }
 
-/// One embedded face: the font program, its parsed tables and the glyphs used so far.
-struct Face {
+/// One of the two embedded faces as loaded once per process: the font program, its parsed
+/// tables, and the glyph and advance of the characters documents mostly use.
+///
+/// Performance (batch publication renders one PDF per document): `ttf_parser` searches the
+/// cmap subtables on every lookup; the lookup tables below answer Latin, Latin-1/Extended and
+/// general punctuation (and `€`) without it, and the face is parsed once, not per render.
+struct FontData {
     ps_name: &'static str,
     data: &'static [u8],
     face: ttf_parser::Face<'static>,
-    /// glyph id -> the text it stands for (for ToUnicode)
-    used: BTreeMap<u16, char>,
+    units_per_em: u16,
+    /// `(glyph, the character it shows)` by code point, for the code points of [`TABLE`].
+    glyphs: Vec<(u16, char)>,
+    /// Advance width in font units by glyph id (every glyph of the font).
+    advances: Vec<u16>,
 }
 
-impl Face {
+/// Code point ranges with precomputed glyphs: `(first, count, index of first in the table)`.
+const TABLE: [(u32, u32, usize); 2] = [(0, 0x300, 0), (0x2000, 0xB0, 0x300)];
+
+/// The table slot of `c`, if precomputed.
+fn table_slot(c: char) -> Option<usize> {
+    let c = u32::from(c);
+    TABLE
+        .iter()
+        .find(|&&(first, count, _)| c >= first && c < first + count)
+        .map(|&(first, _, at)| at + (c - first) as usize)
+}
+
+impl FontData {
     fn load(ps_name: &'static str, data: &'static [u8]) -> Result<Self> {
         let face = ttf_parser::Face::parse(data, 0)
             .map_err(|e| Error::Malformed(format!("embedded font {ps_name}: {e}")))?;
-        Ok(Self {
+        let mut font = Self {
             ps_name,
             data,
+            units_per_em: face.units_per_em().max(1),
+            advances: (0..face.number_of_glyphs())
+                .map(|g| face.glyph_hor_advance(ttf_parser::GlyphId(g)).unwrap_or(0))
+                .collect(),
             face,
-            used: BTreeMap::new(),
-        })
+            glyphs: Vec::new(),
+        };
+        let codes = TABLE
+            .iter()
+            .flat_map(|&(first, count, _)| (first..first + count).filter_map(char::from_u32));
+        font.glyphs = codes.map(|c| font.lookup(c)).collect();
+        Ok(font)
     }
 
-    /// The glyph for `c`, or for `?` when the font has none (never `.notdef`).
-    fn glyph(&self, c: char) -> (u16, char) {
+    /// Both faces (regular, bold), loaded on first use.
+    fn faces() -> Result<&'static [FontData; 2]> {
+        static FACES: std::sync::OnceLock<[FontData; 2]> = std::sync::OnceLock::new();
+        if let Some(f) = FACES.get() {
+            return Ok(f);
+        }
+        let loaded = [
+            FontData::load("DejaVuSans", dejavu::sans::regular())?,
+            FontData::load("DejaVuSans-Bold", dejavu::sans::bold())?,
+        ];
+        Ok(FACES.get_or_init(|| loaded))
+    }
+
+    /// The glyph for `c` by cmap search, or for `?` when the font has none (never `.notdef`).
+    fn lookup(&self, c: char) -> (u16, char) {
         let c = if c.is_control() { ' ' } else { c };
         match self.face.glyph_index(c) {
             Some(g) if g.0 != 0 => (g.0, c),
@@ -213,25 +255,59 @@ impl Face {
         }
     }
 
+    /// [`Self::lookup`], from the table when `c` is in it.
+    fn glyph(&self, c: char) -> (u16, char) {
+        match table_slot(c).and_then(|i| self.glyphs.get(i)) {
+            Some(&hit) => hit,
+            None => self.lookup(c),
+        }
+    }
+
+    /// Advance width of glyph `g` in font units.
+    fn advance(&self, g: u16) -> u32 {
+        u32::from(self.advances.get(usize::from(g)).copied().unwrap_or(0))
+    }
+}
+
+/// One embedded face of one render: the shared font data and the glyphs used so far.
+struct Face {
+    font: &'static FontData,
+    /// glyph id -> the text it stands for (for ToUnicode)
+    used: BTreeMap<u16, char>,
+}
+
+impl Face {
+    fn new(font: &'static FontData) -> Self {
+        Self {
+            font,
+            used: BTreeMap::new(),
+        }
+    }
+
+    /// The glyph for `c`, or for `?` when the font has none (never `.notdef`).
+    fn glyph(&self, c: char) -> (u16, char) {
+        self.font.glyph(c)
+    }
+
     fn units(&self) -> f32 {
-        f32::from(self.face.units_per_em().max(1))
+        f32::from(self.font.units_per_em)
     }
 
     /// Advance width of glyph `g` in thousandths of the font size.
     fn advance_1000(&self, g: u16) -> f32 {
-        let adv = self
-            .face
-            .glyph_hor_advance(ttf_parser::GlyphId(g))
-            .unwrap_or(0);
-        f32::from(adv) * 1000.0 / self.units()
+        self.font.advance(g) as f32 * 1000.0 / self.units()
     }
 
-    fn width(&self, text: &str, size: f32) -> f32 {
+    /// Width of `text` in font units.
+    fn width_units(&self, text: &str) -> u32 {
         text.chars()
-            .map(|c| self.advance_1000(self.glyph(c).0))
-            .sum::<f32>()
-            * size
-            / 1000.0
+            .map(|c| self.font.advance(self.glyph(c).0))
+            .sum()
+    }
+
+    /// Points taken by `units` font units at `size`.
+    fn points(&self, units: u32, size: f32) -> f32 {
+        units as f32 * size / self.units()
     }
 
     fn record(&mut self, text: &str) {
@@ -255,27 +331,37 @@ struct Placed {
 fn wrap(face: &Face, text: &str, size: f32, max: f32) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cur = String::new();
+    // width of `cur` in font units (widths add up exactly: integer font units)
+    let mut cur_units = 0u32;
+    let space = face.width_units(" ");
     for word in text.split_whitespace() {
+        let word_units = face.width_units(word);
         let candidate = if cur.is_empty() {
-            word.to_string()
+            word_units
         } else {
-            format!("{cur} {word}")
+            cur_units + space + word_units
         };
-        if face.width(&candidate, size) <= max {
-            cur = candidate;
+        if face.points(candidate, size) <= max {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            cur_units = candidate;
             continue;
         }
         if !cur.is_empty() {
             lines.push(std::mem::take(&mut cur));
         }
         // the word alone may still be too wide: break it
+        cur_units = 0;
         for c in word.chars() {
-            cur.push(c);
-            if face.width(&cur, size) > max && cur.chars().count() > 1 {
-                cur.pop();
+            let c_units = face.font.advance(face.glyph(c).0);
+            if !cur.is_empty() && face.points(cur_units + c_units, size) > max {
                 lines.push(std::mem::take(&mut cur));
-                cur.push(c);
+                cur_units = 0;
             }
+            cur.push(c);
+            cur_units += c_units;
         }
     }
     if !cur.is_empty() {
@@ -292,16 +378,26 @@ pub fn render_cda(xml: &[u8]) -> Result<Vec<u8>> {
 /// Renders the CDA to a PDF/A-3b whose creation date is `when` (same input and date: same
 /// bytes).
 pub fn render_cda_at(xml: &[u8], when: time::OffsetDateTime) -> Result<Vec<u8>> {
+    render(xml, when, false)
+}
+
+/// Renders the CDA to a PDF/A-3b dated now that already carries the CDA as `cda.xml`, as
+/// [`crate::inject`] would add it (root `/EmbeddedFiles` entry and catalog `/AF`), in the
+/// one revision: what `inject(render_cda(xml)?, xml)` gives, without writing, parsing
+/// again and updating the rendered file.
+pub fn render_cda_with_attachment(xml: &[u8]) -> Result<Vec<u8>> {
+    render(xml, time::OffsetDateTime::now_utc(), true)
+}
+
+fn render(xml: &[u8], when: time::OffsetDateTime, attach: bool) -> Result<Vec<u8>> {
     let s = summarize(xml)?;
     let title = if s.title.is_empty() {
         "Documento clinico".to_string()
     } else {
         s.title.clone()
     };
-    let mut faces = [
-        Face::load("DejaVuSans", dejavu::sans::regular())?,
-        Face::load("DejaVuSans-Bold", dejavu::sans::bold())?,
-    ];
+    let fonts = FontData::faces()?;
+    let mut faces = [Face::new(&fonts[0]), Face::new(&fonts[1])];
     let width = PAGE_W - 2.0 * MARGIN;
 
     // (weight, size, text) lines; an empty text is vertical space
@@ -392,14 +488,15 @@ pub fn render_cda_at(xml: &[u8], when: time::OffsetDateTime) -> Result<Vec<u8>> 
             content.extend_from_slice(
                 format!("BT /{font} {} Tf {:.1} {:.1} Td <", l.size, l.x, l.y).as_bytes(),
             );
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
             for c in l.text.chars() {
                 let cid = remap.get(face.glyph(c).0).unwrap_or(0);
-                content.extend_from_slice(format!("{cid:04X}").as_bytes());
+                content.extend([12, 8, 4, 0].map(|shift| HEX[usize::from((cid >> shift) & 0xF)]));
             }
             content.extend_from_slice(b"> Tj ET\n");
         }
         digest.update(&content);
-        let content_id = doc.add_object(compressed(dictionary! {}, content)?);
+        let content_id = doc.add_object(crate::flate::stream(dictionary! {}, content)?);
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
             "MediaBox" => vec![0.into(), 0.into(), Object::Real(PAGE_W), Object::Real(PAGE_H)],
@@ -426,7 +523,7 @@ pub fn render_cda_at(xml: &[u8], when: time::OffsetDateTime) -> Result<Vec<u8>> 
         dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
         xmp.into_bytes(),
     ));
-    let icc_id = doc.add_object(compressed(dictionary! { "N" => 3 }, srgb_icc()?)?);
+    let icc_id = doc.add_object(icc_stream()?);
     let intent = dictionary! {
         "Type" => "OutputIntent", "S" => "GTS_PDFA1",
         "OutputConditionIdentifier" => Object::string_literal("sRGB IEC61966-2.1"),
@@ -434,11 +531,25 @@ pub fn render_cda_at(xml: &[u8], when: time::OffsetDateTime) -> Result<Vec<u8>> 
         "RegistryName" => Object::string_literal("http://www.color.org"),
         "DestOutputProfile" => icc_id,
     };
-    let catalog_id = doc.add_object(dictionary! {
+    let mut catalog = dictionary! {
         "Type" => "Catalog", "Pages" => pages_id, "Metadata" => metadata_id,
         "OutputIntents" => vec![Object::Dictionary(intent)],
         "Lang" => Object::string_literal("it-IT"),
-    });
+    };
+    if attach {
+        let file_id = doc.add_object(crate::attachment::embedded_file(xml)?);
+        let spec_id = doc.add_object(crate::attachment::filespec(file_id));
+        let names = vec![
+            Object::string_literal(crate::attachment::CDA_NAME),
+            Object::Reference(spec_id),
+        ];
+        catalog.set(
+            "Names",
+            dictionary! { "EmbeddedFiles" => dictionary! { "Names" => names } },
+        );
+        catalog.set("AF", vec![Object::Reference(spec_id)]);
+    }
+    let catalog_id = doc.add_object(catalog);
     doc.trailer.set("Root", catalog_id);
     doc.trailer.set("Info", info_id);
     digest.update(xml);
@@ -457,40 +568,6 @@ pub fn render_cda_at(xml: &[u8], when: time::OffsetDateTime) -> Result<Vec<u8>> 
     Ok(out)
 }
 
-/// A FlateDecode stream of `content` (kept raw when deflate does not pay, as lopdf does).
-///
-/// Performance (batch publication renders one PDF per document): one deflate state per
-/// thread, reset between streams, instead of a fresh one per stream (its ~300 KB of tables
-/// were allocated and zeroed each time); the default level instead of lopdf's 9, which on
-/// the embedded font programs costs ~40 % more time for ~0.3 % smaller output.
-fn compressed(dict: lopdf::Dictionary, content: Vec<u8>) -> Result<Stream> {
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<flate2::Compress> =
-            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::default(), true));
-    }
-    let deflated = DEFLATE.with(|deflate| {
-        let mut deflate = deflate.borrow_mut();
-        deflate.reset();
-        let mut out = Vec::with_capacity(content.len() / 2 + 64);
-        loop {
-            let consumed = usize::try_from(deflate.total_in()).unwrap_or(usize::MAX);
-            let input = content.get(consumed..).unwrap_or_default();
-            match deflate.compress_vec(input, &mut out, flate2::FlushCompress::Finish) {
-                Ok(flate2::Status::StreamEnd) => return Ok(out),
-                Ok(_) => out.reserve(out.capacity().max(1024)),
-                Err(e) => return Err(Error::Malformed(format!("compression: {e}"))),
-            }
-        }
-    })?;
-    if deflated.len() + 19 < content.len() {
-        let mut stream = Stream::new(dict, deflated);
-        stream.dict.set("Filter", "FlateDecode");
-        Ok(stream)
-    } else {
-        Ok(Stream::new(dict, content))
-    }
-}
-
 /// Embeds the glyphs `face` used as a Type 0 font (Identity-H, CIDFontType2 with a subset
 /// TrueType program, widths and a ToUnicode CMap). Returns the font's id and the glyph
 /// remapping (new glyph id = CID).
@@ -504,7 +581,7 @@ fn embed_font(
     }
     // subset tag: six capitals derived from the glyph set
     let mut h = Sha256::new();
-    h.update(face.ps_name.as_bytes());
+    h.update(face.font.ps_name.as_bytes());
     for g in face.used.keys() {
         h.update(g.to_be_bytes());
     }
@@ -512,7 +589,7 @@ fn embed_font(
         .iter()
         .map(|b| char::from(b'A' + b % 26))
         .collect();
-    let base = format!("{tag}+{}", face.ps_name);
+    let base = format!("{tag}+{}", face.font.ps_name);
 
     // widths, CID order
     let mut by_cid: BTreeMap<u16, (u16, Option<char>)> = BTreeMap::new();
@@ -531,16 +608,16 @@ fn embed_font(
     let file_id = doc.add_object(font_program(face, &remapper)?);
     let upm = face.units();
     let scale = |v: i16| Object::Integer((f32::from(v) * 1000.0 / upm).round() as i64);
-    let bbox = face.face.global_bounding_box();
+    let bbox = face.font.face.global_bounding_box();
     let descriptor_id = doc.add_object(dictionary! {
         "Type" => "FontDescriptor",
         "FontName" => Object::Name(base.clone().into_bytes()),
         "Flags" => 32,
         "FontBBox" => vec![scale(bbox.x_min), scale(bbox.y_min), scale(bbox.x_max), scale(bbox.y_max)],
         "ItalicAngle" => 0,
-        "Ascent" => scale(face.face.ascender()),
-        "Descent" => scale(face.face.descender()),
-        "CapHeight" => scale(face.face.capital_height().unwrap_or(face.face.ascender())),
+        "Ascent" => scale(face.font.face.ascender()),
+        "Descent" => scale(face.font.face.descender()),
+        "CapHeight" => scale(face.font.face.capital_height().unwrap_or(face.font.face.ascender())),
         "StemV" => 80,
         "FontFile2" => file_id,
     });
@@ -556,7 +633,10 @@ fn embed_font(
         "W" => vec![Object::Integer(i64::from(first)), Object::Array(widths)],
         "CIDToGIDMap" => "Identity",
     });
-    let to_unicode = doc.add_object(compressed(dictionary! {}, to_unicode_cmap(&by_cid))?);
+    let to_unicode = doc.add_object(crate::flate::stream(
+        dictionary! {},
+        to_unicode_cmap(&by_cid),
+    )?);
     let font_id = doc.add_object(dictionary! {
         "Type" => "Font", "Subtype" => "Type0",
         "BaseFont" => Object::Name(base.into_bytes()),
@@ -578,15 +658,15 @@ fn font_program(face: &Face, remapper: &subsetter::GlyphRemapper) -> Result<Stre
         std::sync::OnceLock::new();
     /// Bound on the cached programs (each a few tens of KB).
     const MAX_CACHED: usize = 256;
-    let key: Key = (face.ps_name, face.used.keys().copied().collect());
+    let key: Key = (face.font.ps_name, face.used.keys().copied().collect());
     let cache = CACHE.get_or_init(Default::default);
     if let Some(stream) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(stream);
     }
-    let program = subsetter::subset(face.data, 0, remapper)
-        .map_err(|e| Error::Malformed(format!("font subset of {}: {e}", face.ps_name)))?;
+    let program = subsetter::subset(face.font.data, 0, remapper)
+        .map_err(|e| Error::Malformed(format!("font subset of {}: {e}", face.font.ps_name)))?;
     let program_len = program.len() as i64;
-    let stream = compressed(dictionary! { "Length1" => program_len }, program)?;
+    let stream = crate::flate::stream(dictionary! { "Length1" => program_len }, program)?;
     if let Ok(mut c) = cache.lock() {
         if c.len() >= MAX_CACHED {
             c.clear();
@@ -681,6 +761,17 @@ xmlns:pdfaid=\"http://www.aiim.org/pdfa/ns/id/\">\n\
     )
 }
 
+/// The output intent's ICC profile stream ([`srgb_icc`], deflated): the same bytes for every
+/// document, so generated and compressed once per process.
+fn icc_stream() -> Result<Stream> {
+    static ICC: std::sync::OnceLock<Stream> = std::sync::OnceLock::new();
+    if let Some(s) = ICC.get() {
+        return Ok(s.clone());
+    }
+    let stream = crate::flate::stream(dictionary! { "N" => 3 }, srgb_icc()?)?;
+    Ok(ICC.get_or_init(|| stream).clone())
+}
+
 /// The sRGB IEC 61966-2.1 ICC profile of the output intent, generated by `moxcms`.
 /// The header's creation date is pinned (2025-01-01T00:00:00) so equal inputs give equal
 /// bytes; the profile id is left zero ("not computed"), which the date does not affect.
@@ -693,4 +784,113 @@ fn srgb_icc() -> Result<Vec<u8>> {
     }
     icc[24..36].copy_from_slice(&[0x07, 0xe9, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
     Ok(icc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CDA: &[u8] = "<?xml version=\"1.0\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\">\
+        <title>Referto di laboratorio</title><effectiveTime value=\"20240131\"/>\
+        <component><structuredBody><component><section><title>Esami</title>\
+        <text><paragraph>Glicemia 90 mg/dL, perché è così: “ok” € 10 – ½ ‰ ✓</paragraph></text>\
+        </section></component></structuredBody></component></ClinicalDocument>"
+        .as_bytes();
+
+    #[test]
+    fn rendered_with_attachment_is_what_inject_makes_of_the_render() {
+        let attached = render_cda_with_attachment(CDA).unwrap();
+        let pdf = crate::SourcePdf::parse(attached.clone()).unwrap();
+        let found = crate::find_cda(&pdf).unwrap();
+        assert_eq!(found.xml, CDA);
+        assert_eq!(crate::extract_cda(&attached).unwrap(), CDA);
+        let injected = crate::inject(render_cda(CDA).unwrap(), CDA).unwrap();
+        let injected = crate::SourcePdf::parse(injected).unwrap();
+        let (a, b) = (pdf.catalog().unwrap(), injected.catalog().unwrap());
+        for key in [
+            &b"Names"[..],
+            b"AF",
+            b"OutputIntents",
+            b"Metadata",
+            b"Pages",
+        ] {
+            assert_eq!(a.has(key), b.has(key), "{}", String::from_utf8_lossy(key));
+        }
+        let spec = |p: &crate::SourcePdf| {
+            let names = p
+                .resolve(p.catalog().unwrap().get(b"Names").unwrap())
+                .unwrap()
+                .as_dict()
+                .unwrap()
+                .get(b"EmbeddedFiles")
+                .unwrap()
+                .as_dict()
+                .unwrap()
+                .get(b"Names")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone();
+            let mut spec = p.resolve(&names[1]).unwrap().as_dict().unwrap().clone();
+            spec.remove(b"EF");
+            (names[0].clone(), spec)
+        };
+        assert_eq!(spec(&pdf), spec(&injected));
+    }
+
+    #[test]
+    fn glyph_tables_agree_with_the_cmap() {
+        let fonts = FontData::faces().unwrap();
+        for font in fonts {
+            let texts = std::str::from_utf8(CDA).unwrap().chars().chain(
+                (0u32..0x2100).step_by(7).filter_map(char::from_u32).chain([
+                    '\u{0}',
+                    '\t',
+                    '✓',
+                    '\u{1F600}',
+                    '\u{FFFF}',
+                ]),
+            );
+            for c in texts {
+                assert_eq!(font.glyph(c), font.lookup(c), "{c:?} in {}", font.ps_name);
+                let (g, shown) = font.glyph(c);
+                assert_ne!(g, 0, "never .notdef");
+                if shown != c {
+                    assert!(shown == '?' || (c.is_control() && shown == ' '));
+                }
+                let adv = font
+                    .face
+                    .glyph_hor_advance(ttf_parser::GlyphId(g))
+                    .unwrap_or(0);
+                assert_eq!(font.advance(g), u32::from(adv));
+            }
+        }
+    }
+
+    #[test]
+    fn wrapped_lines_fit_and_keep_every_word() {
+        let fonts = FontData::faces().unwrap();
+        let face = Face::new(&fonts[0]);
+        let text = "Emocromo con formula leucocitaria: valori nella norma. \
+            Supercalifragilistichespiralidoso-senza-spazi-molto-lungo-davvero-lunghissimo ok";
+        for max in [40.0, 120.0, 495.0] {
+            let lines = wrap(&face, text, 10.0, max);
+            for l in &lines {
+                let w = face.points(face.width_units(l), 10.0);
+                assert!(w <= max || l.chars().count() == 1, "{l:?} is {w} > {max}");
+            }
+            let joined: String = lines.concat().split_whitespace().collect();
+            let want: String = text.split_whitespace().collect();
+            assert_eq!(joined, want);
+        }
+    }
+
+    #[test]
+    fn same_input_and_date_same_bytes() {
+        let when = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(
+            render_cda_at(CDA, when).unwrap(),
+            render_cda_at(CDA, when).unwrap()
+        );
+    }
 }

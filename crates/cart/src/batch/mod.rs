@@ -60,6 +60,13 @@ pub enum BatchError {
 pub trait LocalValidator: Send + Sync {
     /// `Err(reason)` when the CDA is invalid.
     fn validate(&self, cda: &[u8]) -> Result<(), String>;
+
+    /// [`LocalValidator::validate`] of `cda`, of which `doc` is the parsed tree (the batch
+    /// has already parsed it): a validator that can judge the tree need not parse again.
+    fn validate_parsed(&self, doc: &fse_cda::xml::Document, cda: &[u8]) -> Result<(), String> {
+        let _ = doc;
+        self.validate(cda)
+    }
 }
 
 /// [`LocalValidator`] over a rule set: refuses what the gateway would refuse
@@ -126,13 +133,29 @@ pub fn verdict_reason(v: &fse_cda::validate::Verdict) -> String {
     format!("{} ({}): {}", v.outcome.as_str(), v.http, parts.join("; "))
 }
 
+/// `Ok` for an accepted verdict, else the refusal's reason.
+fn accepted(verdict: &fse_cda::validate::Verdict) -> Result<(), String> {
+    if verdict.outcome.accepted() {
+        Ok(())
+    } else {
+        Err(verdict_reason(verdict))
+    }
+}
+
 impl LocalValidator for RulesValidator {
     fn validate(&self, cda: &[u8]) -> Result<(), String> {
-        let verdict = self.rule_set().validate(cda).map_err(|e| e.to_string())?;
-        if verdict.outcome.accepted() {
-            Ok(())
-        } else {
-            Err(verdict_reason(&verdict))
+        accepted(&self.rule_set().validate(cda).map_err(|e| e.to_string())?)
+    }
+
+    /// The built-in rules have no XSD stage, which alone needs the bytes: their verdict on
+    /// the tree is their verdict on the bytes (without a second parse). A rule folder's XSD
+    /// stage reads the bytes.
+    fn validate_parsed(&self, doc: &fse_cda::xml::Document, cda: &[u8]) -> Result<(), String> {
+        match &self.rules {
+            Rules::Builtin(rules) => {
+                accepted(&rules.validate_document(doc).map_err(|e| e.to_string())?)
+            }
+            Rules::Dir(_) => self.validate(cda),
         }
     }
 }
@@ -424,9 +447,13 @@ struct Header {
     person_id: Option<String>,
 }
 
-/// Reads the [`Header`] of a CDA.
-fn cda_header(cda: &[u8]) -> Result<Header, String> {
-    let doc = fse_cda::xml::parse(cda).map_err(|e| format!("CDA not readable: {e}"))?;
+/// Parses a CDA (once per document: the header and the local validation read the tree).
+fn parse_cda(cda: &[u8]) -> Result<fse_cda::xml::Document, String> {
+    fse_cda::xml::parse(cda).map_err(|e| format!("CDA not readable: {e}"))
+}
+
+/// Reads the [`Header`] of a parsed CDA.
+fn cda_header(doc: &fse_cda::xml::Document) -> Result<Header, String> {
     let root = doc
         .document_element()
         .filter(|&r| doc.local_name(r) == "ClinicalDocument")
@@ -596,11 +623,12 @@ impl Context<'_> {
         } else {
             raw
         };
+        let tree = parse_cda(&cda).map_err(Stop::Failed)?;
         let Header {
             id: cda_id,
             loinc,
             person_id,
-        } = cda_header(&cda).map_err(Stop::Failed)?;
+        } = cda_header(&tree).map_err(Stop::Failed)?;
         let person_id = person_id.as_deref();
         let id_doc = match self.options.id_policy {
             IdPolicy::CdaId => cda_id,
@@ -609,7 +637,9 @@ impl Context<'_> {
                 format!("{cda_id}.{}", &hash[..8])
             }
         };
-        j.identify(doc.id, &id_doc, DocState::Built)?;
+        // Deferred: durable with the validation's intent (or the failure's state), before
+        // any call; a crash before that leaves the document pending, built again on resume.
+        j.identify_deferred(doc.id, &id_doc, DocState::Built)?;
         // Exactly once across batches too: never publish again what an earlier batch
         // published or may have published.
         if let Some((batch, name)) = j.published_elsewhere(&id_doc, self.batch_id)? {
@@ -622,17 +652,17 @@ impl Context<'_> {
         let d = document_defaults(source, &self.options.defaults).map_err(Stop::Failed)?;
         // Local validation (skipped when no rules are configured): no call for a refusal.
         if let Some(v) = &self.options.local_validator {
-            v.validate(&cda)
+            v.validate_parsed(&tree, &cda)
                 .map_err(|e| Stop::Failed(format!("local validation: {e}")))?;
         }
-        // Inject.
-        let base_pdf = match pdf {
-            Some(p) => read(p)?,
-            None => fse_pades::render::render_cda(&cda)
+        drop(tree);
+        // Inject (a rendered PDF is written with the CDA already attached).
+        let injected = match pdf {
+            Some(p) => fse_pades::inject(read(p)?, &cda)
+                .map_err(|e| Stop::Failed(format!("inject: {e}")))?,
+            None => fse_pades::render::render_cda_with_attachment(&cda)
                 .map_err(|e| Stop::Failed(format!("render PDF: {e}")))?,
         };
-        let injected =
-            fse_pades::inject(base_pdf, &cda).map_err(|e| Stop::Failed(format!("inject: {e}")))?;
         // `injected` is journaled with the validation's intent, `validated_remote` with its
         // accepting outcome.
         // Validate at the gateway.
@@ -1165,6 +1195,7 @@ mod tests {
 
     #[test]
     fn reads_the_cda_header() {
+        let cda_header = |cda: &[u8]| parse_cda(cda).and_then(|doc| cda_header(&doc));
         let cda = br#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3">
             <id root="1.2.3" extension="X1"/><code code="11502-2" codeSystem="2.16.840.1.113883.6.1"/>
             </ClinicalDocument>"#;
@@ -1186,6 +1217,58 @@ mod tests {
         );
         assert!(cda_header(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>").is_err());
         assert!(cda_header(b"not xml").is_err());
+    }
+
+    /// The built-in rules judge the parsed tree exactly as they judge the bytes, on valid
+    /// documents and on documents their schematron refuses.
+    #[test]
+    fn builtin_rules_judge_the_tree_as_the_bytes() {
+        let rules = RulesValidator::builtin().unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/build");
+        let mut judged = 0;
+        let mut refused = 0;
+        for kind in std::fs::read_dir(&dir).unwrap() {
+            let kind = kind.unwrap().path();
+            if !kind.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&kind).unwrap() {
+                let file = file.unwrap().path();
+                if file.extension().and_then(|e| e.to_str()) != Some("xml") {
+                    continue;
+                }
+                let xml = std::fs::read_to_string(&file).unwrap();
+                // the document, and copies missing a header element or with a wrong code
+                let variants = [
+                    xml.clone(),
+                    xml.replacen("<title", "<titolo", 1)
+                        .replacen("</title>", "</titolo>", 1),
+                    xml.replacen(
+                        "codeSystem=\"2.16.840.1.113883.6.1\"",
+                        "codeSystem=\"9.9\"",
+                        1,
+                    ),
+                    xml.replacen("<effectiveTime", "<effectiveTimeX", 1),
+                ];
+                for v in variants {
+                    let tree = parse_cda(v.as_bytes());
+                    let Ok(tree) = tree else { continue };
+                    let by_bytes = rules.validate(v.as_bytes());
+                    assert_eq!(
+                        rules.validate_parsed(&tree, v.as_bytes()),
+                        by_bytes,
+                        "{}",
+                        file.display()
+                    );
+                    judged += 1;
+                    refused += usize::from(by_bytes.is_err());
+                }
+            }
+        }
+        assert!(
+            judged >= 40 && refused >= 10,
+            "{judged} judged, {refused} refused"
+        );
     }
 
     /// A copy of the LAB fixtures as a batch input.

@@ -24,50 +24,42 @@ pub struct Env<'a> {
     vars: Vec<(Arc<str>, Binding)>,
     /// Spare node vectors for path evaluation.
     bufs: Vec<Vec<NodeRef>>,
-    /// Memoised results of plain path prefixes (see [`PrefixKey`]): the document does not
-    /// change during an evaluation, so they depend on the start node alone.
-    prefixes: FxHashMap<PrefixKey, (u32, u32)>,
-    /// The memoised node-sets, one after the other (`prefixes` holds ranges of it).
+    /// Memoised results of plain path steps (see [`StepKey`]): the document does not
+    /// change during an evaluation, so a step's result depends on its input alone.
+    prefixes: FxHashMap<StepKey, u32>,
+    /// The memoised node-sets: `prefix_sets[k]` is the range of `prefix_nodes` holding the
+    /// `k`-th set.
+    prefix_sets: Vec<(u32, u32)>,
+    /// The memoised node-sets' nodes, one set after the other.
     prefix_nodes: Vec<NodeRef>,
 }
 
-/// Longest path prefix memoised.
-const MAX_PREFIX: usize = 4;
+/// The input and the memo id (see [`Step::Axis`]) of one plain axis step of a path. The input
+/// is a start node (its index) or, at or past the document's node count, an earlier memoised
+/// node-set (`node count + its index in the set list`): so the result of a path prefix of
+/// any length is found one step after the other, and every path sharing that prefix
+/// (`hl7:component/hl7:section[hl7:code[@code='…']]/hl7:entry/…` in dozens of rule
+/// contexts and asserts, `count(hl7:recordTarget/hl7:patientRole/hl7:id[@root='…'])` for
+/// dozens of roots) reuses it. Only paths worth a lookup are memoised: two plain leading
+/// steps or more, or one with predicates.
+type StepKey = (u32, u32);
 
-/// A start node and the leading axis steps of a path whose result depends on their input
-/// node alone (memo ids, see [`Step::Axis`]). Rule files repeat the same prefixes many times
-/// (`count(hl7:recordTarget/hl7:patientRole/hl7:id[@root='…'])` for dozens of roots,
-/// `hl7:component/hl7:section[hl7:code[@code='…']]` in several asserts of a rule), and the
-/// document does not change during an evaluation, so their node-sets are computed once.
-/// Only prefixes worth a lookup are keyed: two steps or more, or one with predicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct PrefixKey {
-    start: u32,
-    len: u8,
-    steps: [u32; MAX_PREFIX],
-}
-
-impl PrefixKey {
-    fn of(start: NodeId, steps: &[Step]) -> Option<PrefixKey> {
-        let mut key = PrefixKey {
-            start: start.0,
-            len: 0,
-            steps: [NO_MEMO; MAX_PREFIX],
+/// Number of leading plain axis steps of `steps` (memoisable), when the path is worth
+/// memoising.
+fn plain_prefix(steps: &[Step]) -> Option<usize> {
+    let mut len = 0;
+    let mut filtered = false;
+    for step in steps {
+        let Step::Axis { memo, preds, .. } = step else {
+            break;
         };
-        let mut filtered = false;
-        for (slot, step) in key.steps.iter_mut().zip(steps) {
-            let Step::Axis { memo, preds, .. } = step else {
-                break;
-            };
-            if *memo == NO_MEMO {
-                break;
-            }
-            *slot = *memo;
-            filtered |= !preds.is_empty();
-            key.len += 1;
+        if *memo == NO_MEMO {
+            break;
         }
-        (key.len >= 2 || (key.len == 1 && filtered)).then_some(key)
+        filtered |= !preds.is_empty();
+        len += 1;
     }
+    (len >= 2 || (len == 1 && filtered)).then_some(len)
 }
 
 /// The focus: context item, position and size.
@@ -103,6 +95,7 @@ impl<'a> Env<'a> {
             vars: Vec::new(),
             bufs: Vec::new(),
             prefixes: FxHashMap::with_capacity_and_hasher(1024, Default::default()),
+            prefix_sets: Vec::new(),
             prefix_nodes: Vec::new(),
         }
     }
@@ -494,17 +487,49 @@ impl<'a> Env<'a> {
         })
     }
 
+    /// The number of element children named by a path of one unfiltered child step with a
+    /// name test (`hl7:code`) from an element (or document) context, counted without building
+    /// a node vector; `None` for any other path or context.
+    fn child_count(&self, start: PathStart, steps: &[Step], f: &Focus) -> Option<usize> {
+        let (
+            PathStart::Context,
+            [Step::Axis {
+                axis: Axis::Child,
+                test: NodeTest::Name { id, .. },
+                preds,
+                ..
+            }],
+            Some(Item::Node(NodeRef::Node(n))),
+        ) = (start, steps, &f.item)
+        else {
+            return None;
+        };
+        if *id == NO_NAME || !preds.is_empty() {
+            return None;
+        }
+        Some(
+            self.names
+                .child_elements(self.doc, *n)
+                .iter()
+                .filter(|&&(k, _)| k == *id)
+                .count(),
+        )
+    }
+
     /// `count(e)`, without building the sequence of a path or copying a variable.
     fn count(&mut self, e: &Ast, f: &Focus) -> R<i64> {
         Ok(match e {
             Ast::Var(n) => self.var_ref(n)?.len() as i64,
-            Ast::Path { start, steps } => match self.path_inner(*start, steps, f)? {
-                PathOut::Nodes(v) => {
-                    let n = v.len() as i64;
-                    self.recycle(v);
-                    n
-                }
-                PathOut::Items(s) => s.len() as i64,
+            Ast::Path { start, steps } => match self.child_count(*start, steps, f) {
+                Some(c) => c as i64,
+                None => match self.path_inner(*start, steps, f)? {
+                    PathOut::Nodes(v) => {
+                        let n = v.len() as i64;
+                        self.recycle(v);
+                        n
+                    }
+                    PathOut::Items(s) => s.len() as i64,
+                },
             },
             _ => self.eval(e, f)?.len() as i64,
         })
@@ -587,33 +612,69 @@ impl<'a> Env<'a> {
         };
         let mut current = self.take_buf();
         let mut rest = steps;
-        let plain = if let NodeRef::Node(n) = first {
-            PrefixKey::of(n, steps)
-        } else {
-            None
+        let plain = match first {
+            NodeRef::Node(n) => plain_prefix(steps).map(|k| (n, k)),
+            NodeRef::Attr(_) => None,
         };
         match plain {
-            Some(key) => {
-                let k = usize::from(key.len);
-                rest = &steps[k..];
-                if let Some(&(from, to)) = self.prefixes.get(&key) {
-                    current.extend_from_slice(&self.prefix_nodes[from as usize..to as usize]);
-                } else {
-                    current.push(first);
-                    // Plain name steps only ever give nodes.
-                    current = match self.run_steps(current, &steps[..k])? {
+            Some((n, k)) => {
+                let base = self.doc.node_count() as u32;
+                // Follow the memoised steps as far as they go.
+                let mut input = n.0;
+                let mut set = None;
+                let mut done = 0;
+                for step in &steps[..k] {
+                    let Step::Axis { memo, .. } = step else {
+                        break;
+                    };
+                    match self.prefixes.get(&(input, *memo)) {
+                        Some(&si) => {
+                            set = Some(si);
+                            input = base.saturating_add(si);
+                            done += 1;
+                        }
+                        None => break,
+                    }
+                }
+                match set {
+                    Some(si) => {
+                        let (from, to) = self.prefix_sets[si as usize];
+                        current.extend_from_slice(&self.prefix_nodes[from as usize..to as usize]);
+                    }
+                    None => current.push(first),
+                }
+                // Then compute (and memoise) the others one at a time.
+                while done < k && !current.is_empty() {
+                    let Step::Axis { memo, .. } = &steps[done] else {
+                        break;
+                    };
+                    let memo = *memo;
+                    // Plain axis steps only ever give nodes.
+                    current = match self.run_steps(current, &steps[done..done + 1])? {
                         PathOut::Nodes(v) => v,
                         items @ PathOut::Items(_) => return Ok(items),
                     };
+                    done += 1;
                     let from = self.prefix_nodes.len();
                     self.prefix_nodes.extend_from_slice(&current);
-                    // Ranges are kept as u32: past that size, stop memoising.
-                    if let (Ok(from), Ok(to)) =
-                        (u32::try_from(from), u32::try_from(self.prefix_nodes.len()))
-                    {
-                        self.prefixes.insert(key, (from, to));
+                    // Ranges and set tokens are kept as u32: past that size, stop memoising.
+                    let si = self.prefix_sets.len();
+                    match (
+                        u32::try_from(from),
+                        u32::try_from(self.prefix_nodes.len()),
+                        u32::try_from(si)
+                            .ok()
+                            .filter(|&si| base.checked_add(si).is_some_and(|t| t != u32::MAX)),
+                    ) {
+                        (Ok(from), Ok(to), Some(si)) if input != u32::MAX => {
+                            self.prefix_sets.push((from, to));
+                            self.prefixes.insert((input, memo), si);
+                            input = base + si;
+                        }
+                        _ => input = u32::MAX,
                     }
                 }
+                rest = &steps[done..];
             }
             None => current.push(first),
         }
@@ -753,14 +814,19 @@ impl<'a> Env<'a> {
             Ast::Or(l, r) => Ok(self.eval_bool(l, f)? || self.eval_bool(r, f)?),
             Ast::And(l, r) => Ok(self.eval_bool(l, f)? && self.eval_bool(r, f)?),
             Ast::General(op, l, r) => self.general(*op, l, r, f),
-            Ast::Path { start, steps } => Ok(match self.path_inner(*start, steps, f)? {
-                PathOut::Nodes(v) => {
-                    let b = !v.is_empty();
-                    self.recycle(v);
-                    b
+            Ast::Path { start, steps } => {
+                if let Some(c) = self.child_count(*start, steps, f) {
+                    return Ok(c > 0);
                 }
-                PathOut::Items(s) => ebv(&s)?,
-            }),
+                Ok(match self.path_inner(*start, steps, f)? {
+                    PathOut::Nodes(v) => {
+                        let b = !v.is_empty();
+                        self.recycle(v);
+                        b
+                    }
+                    PathOut::Items(s) => ebv(&s)?,
+                })
+            }
             Ast::Call(Func::Not, args, _) => Ok(!self.eval_bool(&args[0], f)?),
             Ast::Call(Func::Boolean, args, _) => self.eval_bool(&args[0], f),
             Ast::Call(Func::True, ..) => Ok(true),
@@ -1747,12 +1813,6 @@ fn node_matches(doc: &Document, names: &DocNames, n: NodeRef, test: &NodeTest, a
     }
 }
 
-/// True when `n` is an element whose expanded name has the process-wide id `id`.
-#[inline]
-fn elem_named(doc: &Document, names: &DocNames, n: NodeId, id: u32) -> bool {
-    doc.kind(n) == NodeKind::Element && doc.name_id(n).is_some_and(|r| names.id(r) == id)
-}
-
 /// Nodes on `axis` from `ctx` that pass `test`, in axis order (reverse axes: nearest first).
 fn axis_nodes(
     doc: &Document,
@@ -1812,12 +1872,14 @@ fn axis_nodes(
         Axis::Child => {
             if let NodeTest::Name { id, .. } = test {
                 if *id != NO_NAME {
-                    // Fast path: compare process-wide name ids.
-                    for c in doc.children(node) {
-                        if elem_named(doc, names, c, *id) {
-                            out.push(NodeRef::Node(c));
-                        }
-                    }
+                    // Fast path: compare process-wide name ids of the element children.
+                    out.extend(
+                        names
+                            .child_elements(doc, node)
+                            .iter()
+                            .filter(|&&(k, _)| k == *id)
+                            .map(|&(_, c)| NodeRef::Node(NodeId(c))),
+                    );
                     return;
                 }
             }
@@ -1836,6 +1898,22 @@ fn axis_nodes(
                     out.extend(found.iter().map(|&i| NodeRef::Node(NodeId(i))));
                     return;
                 }
+            }
+            if let NodeTest::Name {
+                ns: None,
+                local: None,
+                ..
+            } = test
+            {
+                // `*`: every element.
+                for i in range {
+                    if let Some(n) = doc.node(i as usize) {
+                        if doc.kind(n) == NodeKind::Element && doc.name_id(n).is_some() {
+                            out.push(NodeRef::Node(n));
+                        }
+                    }
+                }
+                return;
             }
             for i in range {
                 if let Some(n) = doc.node(i as usize) {

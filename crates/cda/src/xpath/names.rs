@@ -91,6 +91,66 @@ pub struct DocNames {
     ids: Vec<u32>,
     /// The elements of every name that has an id, by name. Built on first use.
     elements: OnceCell<ElementIndex>,
+    /// The element children of every node. Built on first use.
+    children: OnceCell<ChildIndex>,
+}
+
+/// The element children of every node with their name ids, contiguous: those of node `n`
+/// are `kids[start[n]..start[n + 1]]` (name id, node index), in document order. A child step
+/// with a name test then scans a few integers instead of every child node (text nodes
+/// included) and its name.
+#[derive(Debug, Clone, Default)]
+struct ChildIndex {
+    start: Vec<u32>,
+    kids: Vec<(u32, u32)>,
+}
+
+impl ChildIndex {
+    fn build(doc: &Document, names: &DocNames) -> ChildIndex {
+        let count = doc.node_count();
+        let parent_of = |i: usize| -> Option<(usize, u32)> {
+            let n = NodeId(i as u32);
+            if doc.kind(n) != NodeKind::Element {
+                return None;
+            }
+            let p = doc.parent(n)?;
+            let id = doc.name_id(n).map_or(NO_NAME, |r| names.id(r));
+            Some((p.0 as usize, id))
+        };
+        let mut start = vec![0u32; count + 1];
+        for i in 0..count {
+            if let Some((p, _)) = parent_of(i) {
+                if let Some(s) = start.get_mut(p + 1) {
+                    *s += 1;
+                }
+            }
+        }
+        for k in 1..start.len() {
+            start[k] += start[k - 1];
+        }
+        let mut fill = start.clone();
+        let mut kids = vec![(NO_NAME, 0u32); start.last().copied().unwrap_or(0) as usize];
+        // Nodes are numbered in document order: each parent's children arrive in order.
+        for i in 0..count {
+            if let Some((p, id)) = parent_of(i) {
+                if let Some(f) = fill.get_mut(p) {
+                    if let Some(slot) = kids.get_mut(*f as usize) {
+                        *slot = (id, i as u32);
+                        *f += 1;
+                    }
+                }
+            }
+        }
+        ChildIndex { start, kids }
+    }
+
+    fn of(&self, n: NodeId) -> &[(u32, u32)] {
+        let i = n.0 as usize;
+        match (self.start.get(i), self.start.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.kids.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
 }
 
 /// Elements grouped by name id: `nodes[start[k]..start[k + 1]]` are the elements whose name
@@ -178,6 +238,7 @@ impl DocNames {
         DocNames {
             ids,
             elements: OnceCell::new(),
+            children: OnceCell::new(),
         }
     }
 
@@ -185,6 +246,13 @@ impl DocNames {
     #[inline]
     pub fn id(&self, raw: NameId) -> u32 {
         self.ids.get(raw.index()).copied().unwrap_or(NO_NAME)
+    }
+
+    /// The element children of `n` (name id, node index), in document order.
+    pub fn child_elements(&self, doc: &Document, n: NodeId) -> &[(u32, u32)] {
+        self.children
+            .get_or_init(|| ChildIndex::build(doc, self))
+            .of(n)
     }
 
     /// The indices of the elements named `id` among the nodes `from ..= to` of `doc`, in

@@ -464,6 +464,18 @@ impl Journal {
         f(&inner.conn).map_err(|e| self.sqlite(e))
     }
 
+    /// The connection, taken as a writer: counted in `queued` while it waits for the lock,
+    /// so that the writer committing a group knows whether another will join.
+    fn enter(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let inner = match self.inner.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        inner
+    }
+
     /// A durable write: `f` runs in the shared transaction; returns once that transaction is
     /// committed and synced (by this writer, when no other is waiting to join, else by the
     /// last to join). `f`'s own failure undoes only its statements.
@@ -471,12 +483,7 @@ impl Journal {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        let mut inner = match self.inner.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let mut inner = self.enter();
         let result = inner.join(f);
         if !inner.open {
             // No transaction could be opened: nothing to commit, nobody waits on this one.
@@ -519,12 +526,7 @@ impl Journal {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        let mut inner = match self.inner.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let mut inner = self.enter();
         let result = inner.join(f);
         drop(inner);
         // A durable writer of this transaction may be waiting for the queue (this writer)

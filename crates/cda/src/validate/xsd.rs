@@ -406,15 +406,8 @@ fn walk(
             close_done(&mut runtime, &mut open, &at, Some(n));
             match doc.kind(n) {
                 NodeKind::Element => {
-                    let mut scope = open.last().map_or(0, |o| o.2);
-                    if decls.peek().is_some_and(|d| d.element == element_index) {
-                        let mut snapshot = scopes[scope].clone();
-                        while let Some(d) = decls.next_if(|d| d.element == element_index) {
-                            declare(&mut snapshot, set, &d.prefix, &d.uri);
-                        }
-                        scopes.push(snapshot);
-                        scope = scopes.len() - 1;
-                    }
+                    let parent = open.last().map_or(0, |o| o.2);
+                    let scope = element_scope(&mut scopes, parent, &mut decls, element_index, set);
                     element_index += 1;
                     at.set(Some(n));
                     let memo = memo.as_deref_mut();
@@ -719,6 +712,27 @@ fn close_done<S: ValidationSink>(
         open.pop();
         at.set(open.last().map(|o| o.0));
     }
+}
+
+/// The namespace scope of the `element_index`-th element, whose parent's scope is
+/// `parent`: a new scope in `scopes` when the element declares namespaces (taken from
+/// `decls`, in document order), else the parent's.
+fn element_scope<'d>(
+    scopes: &mut Vec<NamespaceContextSnapshot>,
+    parent: usize,
+    decls: &mut std::iter::Peekable<std::slice::Iter<'d, Declaration>>,
+    element_index: usize,
+    set: &SchemaSet,
+) -> usize {
+    if decls.peek().is_none_or(|d| d.element != element_index) {
+        return parent;
+    }
+    let mut snapshot = scopes[parent].clone();
+    while let Some(d) = decls.next_if(|d| d.element == element_index) {
+        declare(&mut snapshot, set, &d.prefix, &d.uri);
+    }
+    scopes.push(snapshot);
+    scopes.len() - 1
 }
 
 /// Applies one namespace declaration to a scope, as the crate's drivers build theirs: the

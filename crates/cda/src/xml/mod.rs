@@ -141,6 +141,25 @@ pub(crate) struct NodeData {
     pub(crate) pos: u32,
 }
 
+impl NodeData {
+    /// A node of `kind` starting at source offset `pos`, not yet linked into a tree.
+    pub(crate) fn blank(kind: NodeKind, pos: usize) -> NodeData {
+        NodeData {
+            kind,
+            parent: NONE,
+            prev_sibling: NONE,
+            next_sibling: NONE,
+            last_desc: NONE,
+            name: NONE,
+            attr_start: 0,
+            attr_end: 0,
+            text_start: 0,
+            text_end: 0,
+            pos: pos as u32,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AttrData {
     pub(crate) owner: u32,

@@ -95,6 +95,30 @@ pub(super) fn line_starts(bytes: &[u8]) -> Vec<u32> {
     out
 }
 
+/// Id of `uri` in a document's short list of namespace URIs, added when new.
+pub(super) fn intern_uri<'i>(uris: &mut Vec<&'i str>, uri: &'i str) -> u32 {
+    match uris.iter().position(|u| *u == uri) {
+        Some(i) => i as u32,
+        None => {
+            uris.push(uri);
+            uris.len() as u32 - 1
+        }
+    }
+}
+
+/// Appends `data` (its `parent` already set) as the next sibling of `last` (`NONE` for a
+/// first child); returns its index, the parent's new last child.
+pub(super) fn append_node(doc: &mut Document, last: u32, mut data: NodeData) -> u32 {
+    let idx = doc.nodes.len() as u32;
+    data.prev_sibling = last;
+    if last != NONE {
+        doc.nodes[last as usize].next_sibling = idx;
+    }
+    data.last_desc = idx;
+    doc.nodes.push(data);
+    idx
+}
+
 /// An empty document for `src`: the document node, line starts, capacity hints.
 pub(super) fn new_document(src: &str, limits: Limits) -> Document {
     let bytes = src.as_bytes();
@@ -211,13 +235,7 @@ impl<'i> Builder<'i> {
     }
 
     fn intern_ns(&mut self, uri: &'i str) -> u32 {
-        match self.ns_uris.iter().position(|u| *u == uri) {
-            Some(i) => i as u32,
-            None => {
-                self.ns_uris.push(uri);
-                self.ns_uris.len() as u32 - 1
-            }
-        }
+        intern_uri(&mut self.ns_uris, uri)
     }
 
     /// Resolves a prefix like quick-xml's `NamespaceResolver::resolve_prefix`: `Ok(ns id)`
@@ -369,30 +387,8 @@ impl<'i> Builder<'i> {
             return Err(XmlError::NoRootElement);
         };
         data.parent = top.0;
-        data.prev_sibling = top.1;
-        if top.1 != NONE {
-            self.doc.nodes[top.1 as usize].next_sibling = idx;
-        }
-        top.1 = idx;
-        data.last_desc = idx;
-        self.doc.nodes.push(data);
+        top.1 = append_node(&mut self.doc, top.1, data);
         Ok(idx)
-    }
-
-    fn blank(kind: NodeKind, pos: usize) -> NodeData {
-        NodeData {
-            kind,
-            parent: NONE,
-            prev_sibling: NONE,
-            next_sibling: NONE,
-            last_desc: NONE,
-            name: NONE,
-            attr_start: 0,
-            attr_end: 0,
-            text_start: 0,
-            text_end: 0,
-            pos: pos as u32,
-        }
     }
 
     /// Appends character data (already unescaped, line ends not yet normalised) to the text
@@ -415,7 +411,7 @@ impl<'i> Builder<'i> {
             self.doc.nodes[last as usize].text_end = end;
             return Ok(());
         }
-        let mut d = Self::blank(NodeKind::Text, pos);
+        let mut d = NodeData::blank(NodeKind::Text, pos);
         d.text_start = start;
         d.text_end = end;
         self.push_node(d)?;
@@ -459,7 +455,7 @@ impl<'i> Builder<'i> {
         let qname = self.src_str(qn.into_inner(), pos)?;
         let (name, _) = self.intern_checked(ns, qname, colon, pos)?;
         let attr_start = self.doc.attrs.len();
-        let mut d = Self::blank(NodeKind::Element, pos);
+        let mut d = NodeData::blank(NodeKind::Element, pos);
         d.name = name;
         let idx = self.push_node(d)?;
         // Attributes: our own scan of the common well-formed shape, or quick-xml's iterator
@@ -613,7 +609,7 @@ impl<'i> Builder<'i> {
                     let s = self.src_str(&t, pos)?;
                     let start = self.doc.text.len() as u32;
                     self.doc.text.push_str(s);
-                    let mut d = Self::blank(NodeKind::Comment, pos);
+                    let mut d = NodeData::blank(NodeKind::Comment, pos);
                     d.text_start = start;
                     d.text_end = self.doc.text.len() as u32;
                     self.push_node(d)?;
@@ -630,7 +626,7 @@ impl<'i> Builder<'i> {
                     };
                     let start = self.doc.text.len() as u32;
                     self.doc.text.push_str(content);
-                    let mut d = Self::blank(NodeKind::ProcessingInstruction, pos);
+                    let mut d = NodeData::blank(NodeKind::ProcessingInstruction, pos);
                     d.name = name;
                     d.text_start = start;
                     d.text_end = self.doc.text.len() as u32;

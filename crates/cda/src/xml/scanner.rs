@@ -18,8 +18,8 @@
 //! values normalised by the same helper functions), same source offsets.
 
 use super::reader::{
-    new_document, normalize_attr, push_newlines_normalized, unescape, NS_NONE, NS_XML, NS_XMLNS,
-    XMLNS_NS,
+    append_node, intern_uri, new_document, normalize_attr, push_newlines_normalized, unescape,
+    NS_NONE, NS_XML, NS_XMLNS, XMLNS_NS,
 };
 use super::{AttrData, Document, Limits, Name, NodeData, NodeKind, NONE, XML_NS};
 
@@ -309,30 +309,8 @@ impl<'i> Scanner<'i> {
         let idx = self.doc.nodes.len() as u32;
         let top = self.stack.last_mut().ok_or(Handover)?;
         data.parent = top.node;
-        data.prev_sibling = top.last;
-        if top.last != NONE {
-            self.doc.nodes[top.last as usize].next_sibling = idx;
-        }
-        top.last = idx;
-        data.last_desc = idx;
-        self.doc.nodes.push(data);
+        top.last = append_node(&mut self.doc, top.last, data);
         Ok(idx)
-    }
-
-    fn blank(kind: NodeKind, pos: usize) -> NodeData {
-        NodeData {
-            kind,
-            parent: NONE,
-            prev_sibling: NONE,
-            next_sibling: NONE,
-            last_desc: NONE,
-            name: NONE,
-            attr_start: 0,
-            attr_end: 0,
-            text_start: 0,
-            text_end: 0,
-            pos: pos as u32,
-        }
     }
 
     /// Character data `s` (decoded, line ends not yet normalised) found at `pos`; `cr`:
@@ -353,7 +331,7 @@ impl<'i> Scanner<'i> {
             self.doc.nodes[last as usize].text_end = end;
             return Ok(());
         }
-        let mut d = Self::blank(NodeKind::Text, pos);
+        let mut d = NodeData::blank(NodeKind::Text, pos);
         d.text_start = start;
         d.text_end = end;
         self.push_node(d)?;
@@ -381,13 +359,7 @@ impl<'i> Scanner<'i> {
     }
 
     fn intern_ns(&mut self, uri: &'i str) -> u32 {
-        match self.ns_uris.iter().position(|u| *u == uri) {
-            Some(i) => i as u32,
-            None => {
-                self.ns_uris.push(uri);
-                self.ns_uris.len() as u32 - 1
-            }
-        }
+        intern_uri(&mut self.ns_uris, uri)
     }
 
     /// Namespace of a prefix (the default one for unprefixed element names).
@@ -522,7 +494,7 @@ impl<'i> Scanner<'i> {
         let qname = src.get(qs..qe).ok_or(Handover)?;
         let (name, _) = self.intern(ns, qname, colon);
         let attr_start = self.doc.attrs.len();
-        let mut d = Self::blank(NodeKind::Element, i);
+        let mut d = NodeData::blank(NodeKind::Element, i);
         d.name = name;
         let idx = self.push_node(d)?;
         for s in &spans {
@@ -682,7 +654,7 @@ impl<'i> Scanner<'i> {
             let text = src.get(cs..ce).ok_or(Handover)?;
             let start = self.doc.text.len() as u32;
             self.doc.text.push_str(text);
-            let mut d = Self::blank(NodeKind::Comment, i);
+            let mut d = NodeData::blank(NodeKind::Comment, i);
             d.text_start = start;
             d.text_end = self.doc.text.len() as u32;
             self.push_node(d)?;
@@ -739,7 +711,7 @@ impl<'i> Scanner<'i> {
         };
         let start = self.doc.text.len() as u32;
         self.doc.text.push_str(text);
-        let mut d = Self::blank(NodeKind::ProcessingInstruction, i);
+        let mut d = NodeData::blank(NodeKind::ProcessingInstruction, i);
         d.name = name;
         d.text_start = start;
         d.text_end = self.doc.text.len() as u32;

@@ -27,7 +27,7 @@
 //! engine reports no error; the tests in `super::tests` and `crates/cda/tests/xsd_fast.rs`
 //! check that on every official sample and on mutated ones.
 
-use super::{declare, plain_value, Declaration, Mapped, Names, Xsi};
+use super::{element_scope, plain_value, Declaration, Mapped, Names, Xsi};
 use crate::xml::{Document, NodeId, NodeKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::rc::Rc;
@@ -229,15 +229,8 @@ impl FastModel {
             }
             match doc.kind(n) {
                 NodeKind::Element => {
-                    let mut scope = stack.last().map_or(0, |f| f.scope);
-                    if decls.peek().is_some_and(|d| d.element == element_index) {
-                        let mut snapshot = scopes[scope].clone();
-                        while let Some(d) = decls.next_if(|d| d.element == element_index) {
-                            declare(&mut snapshot, set, &d.prefix, &d.uri);
-                        }
-                        scopes.push(snapshot);
-                        scope = scopes.len() - 1;
-                    }
+                    let parent = stack.last().map_or(0, |f| f.scope);
+                    let scope = element_scope(&mut scopes, parent, &mut decls, element_index, set);
                     element_index += 1;
                     let m = names.get(doc.name_id(n)?);
                     let ctx = match stack.last_mut() {

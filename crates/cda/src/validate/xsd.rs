@@ -614,11 +614,11 @@ fn attribute_uses<S: ValidationSink>(
     uses
 }
 
-/// Whether a typed value is a single value of no type the runtime remembers values of (ID,
-/// IDREF, ENTITY and their lists, QName, NOTATION).
-fn plain_value(v: &XmlValue) -> bool {
-    let remembered = matches!(
-        v.type_code,
+/// Whether the runtime remembers values of type `c` across the document (ID, IDREF, ENTITY
+/// and their lists, QName, NOTATION).
+fn remembered_type(c: XmlTypeCode) -> bool {
+    matches!(
+        c,
         XmlTypeCode::Id
             | XmlTypeCode::IdRef
             | XmlTypeCode::IdRefs
@@ -626,8 +626,13 @@ fn plain_value(v: &XmlValue) -> bool {
             | XmlTypeCode::Entities
             | XmlTypeCode::QName
             | XmlTypeCode::Notation
-    );
-    !remembered
+    )
+}
+
+/// Whether a typed value is a single value of no type the runtime remembers values of (ID,
+/// IDREF, ENTITY and their lists, QName, NOTATION).
+fn plain_value(v: &XmlValue) -> bool {
+    !remembered_type(v.type_code)
         && match &v.value {
             XmlValueKind::Atomic(_) => true,
             XmlValueKind::Union(member) => plain_value(member),

@@ -95,6 +95,58 @@ pub(super) fn line_starts(bytes: &[u8]) -> Vec<u32> {
     out
 }
 
+/// Resolves a prefix in the open `bindings` (innermost last) like quick-xml's
+/// `NamespaceResolver::resolve_prefix`: `Ok(ns id)` (`NS_NONE` when unbound), or `Err(())`
+/// for an unknown or undeclared prefix. `use_default`: an element name (takes the default
+/// namespace), not an attribute name.
+pub(super) fn resolve_prefix(
+    bindings: &[Binding<'_>],
+    prefix: Option<&[u8]>,
+    use_default: bool,
+) -> Result<u32, ()> {
+    match prefix {
+        None if !use_default => Ok(NS_NONE),
+        None => Ok(bindings
+            .iter()
+            .rev()
+            .find(|b| b.prefix.is_empty())
+            .map_or(NS_NONE, |b| if b.ns == NONE { NS_NONE } else { b.ns })),
+        Some(p) => {
+            let found = bindings
+                .iter()
+                .rev()
+                .find(|b| !b.prefix.is_empty() && b.prefix == p)
+                .map(|b| b.ns);
+            match found {
+                Some(ns) if ns != NONE => Ok(ns),
+                Some(_) => Err(()),
+                None if p == b"xml" => Ok(NS_XML),
+                None if p == b"xmlns" => Ok(NS_XMLNS),
+                None => Err(()),
+            }
+        }
+    }
+}
+
+/// Drops the bindings declared at `depth` or deeper (the element closing there).
+pub(super) fn pop_bindings(bindings: &mut Vec<Binding<'_>>, depth: usize) {
+    while bindings.last().is_some_and(|b| b.depth >= depth) {
+        bindings.pop();
+    }
+}
+
+/// Extends the text node `last` (a parent's last child, `NONE` for none) to `end` when it is
+/// one; `false` when a new text node is needed.
+pub(super) fn extend_text(doc: &mut Document, last: u32, end: u32) -> bool {
+    match doc.nodes.get_mut(last as usize) {
+        Some(n) if n.kind == NodeKind::Text => {
+            n.text_end = end;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Id of `uri` in a document's short list of namespace URIs, added when new.
 pub(super) fn intern_uri<'i>(uris: &mut Vec<&'i str>, uri: &'i str) -> u32 {
     match uris.iter().position(|u| *u == uri) {
@@ -151,13 +203,13 @@ pub(super) fn new_document(src: &str, limits: Limits) -> Document {
 }
 
 /// An in-scope namespace declaration (as quick-xml's `NamespaceResolver` keeps them).
-struct Binding<'i> {
+pub(super) struct Binding<'i> {
     /// Declared prefix; empty for a default-namespace declaration (`xmlns`, and `xmlns:`).
-    prefix: &'i [u8],
+    pub(super) prefix: &'i [u8],
     /// Interned namespace, or `NONE` when the declaration undeclares (`xmlns=""`).
-    ns: u32,
+    pub(super) ns: u32,
     /// Depth of the element that declared it (stack length once it is open).
-    depth: usize,
+    pub(super) depth: usize,
 }
 
 /// Per interned name: what the reader needs to intern, check and compare it cheaply.
@@ -241,30 +293,7 @@ impl<'i> Builder<'i> {
     /// Resolves a prefix like quick-xml's `NamespaceResolver::resolve_prefix`: `Ok(ns id)`
     /// (`NS_NONE` when unbound), or `Err(())` for an unknown prefix.
     fn resolve(&self, prefix: Option<&[u8]>, use_default: bool) -> Result<u32, ()> {
-        match prefix {
-            None if !use_default => Ok(NS_NONE),
-            None => Ok(self
-                .bindings
-                .iter()
-                .rev()
-                .find(|b| b.prefix.is_empty())
-                .map_or(NS_NONE, |b| if b.ns == NONE { NS_NONE } else { b.ns })),
-            Some(p) => {
-                let found = self
-                    .bindings
-                    .iter()
-                    .rev()
-                    .find(|b| !b.prefix.is_empty() && b.prefix == p)
-                    .map(|b| b.ns);
-                match found {
-                    Some(ns) if ns != NONE => Ok(ns),
-                    Some(_) => Err(()),
-                    None if p == b"xml" => Ok(NS_XML),
-                    None if p == b"xmlns" => Ok(NS_XMLNS),
-                    None => Err(()),
-                }
-            }
-        }
+        resolve_prefix(&self.bindings, prefix, use_default)
     }
 
     /// Opens the namespace scope of a start tag, as `NsReader` does before handing it out:
@@ -322,9 +351,7 @@ impl<'i> Builder<'i> {
     }
 
     fn pop_bindings(&mut self, depth: usize) {
-        while self.bindings.last().is_some_and(|b| b.depth >= depth) {
-            self.bindings.pop();
-        }
+        pop_bindings(&mut self.bindings, depth);
     }
 
     /// Interned id of (`ns`, `qname`), checking the local name the first time it is met as an
@@ -407,8 +434,7 @@ impl<'i> Builder<'i> {
         let start = self.doc.text.len() as u32;
         push_newlines_normalized(&mut self.doc.text, s);
         let end = self.doc.text.len() as u32;
-        if last != NONE && self.doc.nodes[last as usize].kind == NodeKind::Text {
-            self.doc.nodes[last as usize].text_end = end;
+        if extend_text(&mut self.doc, last, end) {
             return Ok(());
         }
         let mut d = NodeData::blank(NodeKind::Text, pos);

@@ -18,8 +18,8 @@
 //! values normalised by the same helper functions), same source offsets.
 
 use super::reader::{
-    append_node, intern_uri, new_document, normalize_attr, push_newlines_normalized, unescape,
-    NS_NONE, NS_XML, NS_XMLNS, XMLNS_NS,
+    append_node, extend_text, intern_uri, new_document, normalize_attr, pop_bindings,
+    push_newlines_normalized, resolve_prefix, unescape, Binding, NS_NONE, XMLNS_NS,
 };
 use super::{AttrData, Document, Limits, Name, NodeData, NodeKind, NONE, XML_NS};
 
@@ -172,14 +172,6 @@ fn text_end(b: &[u8], i: usize) -> (usize, TextMarks) {
 }
 
 /// An in-scope namespace declaration.
-struct Binding<'i> {
-    /// Empty for the default namespace.
-    prefix: &'i [u8],
-    /// Interned namespace, `NONE` when undeclared (`xmlns=""`).
-    ns: u32,
-    depth: usize,
-}
-
 /// An open element (or the document node at the bottom of the stack).
 struct Open {
     node: u32,
@@ -327,8 +319,7 @@ impl<'i> Scanner<'i> {
             self.doc.text.push_str(s);
         }
         let end = self.doc.text.len() as u32;
-        if last != NONE && self.doc.nodes[last as usize].kind == NodeKind::Text {
-            self.doc.nodes[last as usize].text_end = end;
+        if extend_text(&mut self.doc, last, end) {
             return Ok(());
         }
         let mut d = NodeData::blank(NodeKind::Text, pos);
@@ -364,30 +355,7 @@ impl<'i> Scanner<'i> {
 
     /// Namespace of a prefix (the default one for unprefixed element names).
     fn resolve(&self, prefix: Option<&[u8]>, use_default: bool) -> Step<u32> {
-        match prefix {
-            None if !use_default => Ok(NS_NONE),
-            None => Ok(self
-                .bindings
-                .iter()
-                .rev()
-                .find(|b| b.prefix.is_empty())
-                .map_or(NS_NONE, |b| if b.ns == NONE { NS_NONE } else { b.ns })),
-            Some(p) => {
-                let found = self
-                    .bindings
-                    .iter()
-                    .rev()
-                    .find(|b| !b.prefix.is_empty() && b.prefix == p)
-                    .map(|b| b.ns);
-                match found {
-                    Some(ns) if ns != NONE => Ok(ns),
-                    Some(_) => Err(Handover),
-                    None if p == b"xml" => Ok(NS_XML),
-                    None if p == b"xmlns" => Ok(NS_XMLNS),
-                    None => Err(Handover),
-                }
-            }
-        }
+        resolve_prefix(&self.bindings, prefix, use_default).map_err(|()| Handover)
     }
 
     /// Interned id of (`ns`, `qname`); names reaching here are valid by construction.
@@ -556,9 +524,7 @@ impl<'i> Scanner<'i> {
     }
 
     fn pop_bindings(&mut self, depth: usize) {
-        while self.bindings.last().is_some_and(|b| b.depth >= depth) {
-            self.bindings.pop();
-        }
+        pop_bindings(&mut self.bindings, depth);
     }
 
     fn attribute(&mut self, s: &Span, idx: u32, attr_start: usize) -> Step<()> {

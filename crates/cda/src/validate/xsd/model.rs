@@ -27,7 +27,7 @@
 //! engine reports no error; the tests in `super::tests` and `crates/cda/tests/xsd_fast.rs`
 //! check that on every official sample and on mutated ones.
 
-use super::{element_scope, plain_value, Declaration, Mapped, Names, Xsi};
+use super::{element_scope, plain_value, remembered_type, Declaration, Mapped, Names, Xsi};
 use crate::xml::{Document, NodeId, NodeKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::rc::Rc;
@@ -591,18 +591,7 @@ fn plain_list(v: &XmlValue) -> bool {
     let XmlValueKind::List { item_type, items } = &v.value else {
         return false;
     };
-    let plain_code = |c: XmlTypeCode| {
-        !matches!(
-            c,
-            XmlTypeCode::Id
-                | XmlTypeCode::IdRef
-                | XmlTypeCode::IdRefs
-                | XmlTypeCode::Entity
-                | XmlTypeCode::Entities
-                | XmlTypeCode::QName
-                | XmlTypeCode::Notation
-        )
-    };
+    let plain_code = |c: XmlTypeCode| !remembered_type(c);
     plain_code(v.type_code)
         && plain_code(*item_type)
         && items

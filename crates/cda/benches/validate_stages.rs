@@ -139,6 +139,36 @@ fn main() {
             );
         }
     }
+    // The XSD stage cold, on 1 and on 2 fresh threads sharing a fresh rule set (as
+    // `fse cda validate --jobs N` does): documents the fast verdict handed to the full
+    // engine while it learns (the XSD engine and the facts it learns are shared by the
+    // threads).
+    for threads in [1usize, 2] {
+        let Ok(fresh) = RuleSet::load(Path::new(rules_dir)) else {
+            continue;
+        };
+        let t0 = Instant::now();
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|k| {
+                    let (fresh, pairs) = (&fresh, &pairs);
+                    s.spawn(move || {
+                        for (d, b) in pairs.iter().skip(k).step_by(threads) {
+                            let _ = black_box(fresh.xsd_errors(d, b, false));
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                let _ = w.join();
+            }
+        });
+        let s = t0.elapsed().as_secs_f64();
+        let (answered, unsure) = fresh.xsd_fast_counts();
+        println!(
+            "xsd_cold threads={threads}: {s:.4} s wall, {answered} answered, {unsure} to the full engine"
+        );
+    }
     timed("xsd_full", pairs.len(), || {
         for (d, b) in &pairs {
             let _ = black_box(rules.xsd_errors_full(black_box(d), black_box(b)));

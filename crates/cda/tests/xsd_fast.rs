@@ -8,6 +8,9 @@
 //! - `fast_verdict_agrees_on_every_official_document`: after one learning pass over the
 //!   corpus, every document's fast verdict is checked against the full engine's, and the
 //!   fast path must answer for nearly every valid document (so that the check bites);
+//! - `facts_learnt_on_one_thread_serve_the_others`: the engine and the learnt facts are
+//!   shared: a thread that never ran the full engine answers as the one that learnt, and
+//!   two threads learning at once give the verdicts of one thread alone;
 //! - `fixed_values_of_required_attributes_are_not_taken_on_trust`: a wrong `fixed` value
 //!   of a required attribute is never accepted by the fast verdict;
 //! - `fast_verdict_is_sound_on_mutated_documents`: a proptest that damages valid samples
@@ -125,6 +128,68 @@ fn fast_verdict_agrees_on_every_official_document() {
     );
 }
 
+/// The XSD engine and what the fast verdict learns from it are shared by every thread: once
+/// one thread has taken documents through the stage, another thread that never ran the
+/// full engine answers them as the first thread would on a second pass (the same
+/// documents, valid and answered, and only the ones the fast verdict cannot answer handed
+/// to the engine), and the verdicts stay the full engine's.
+#[test]
+fn facts_learnt_on_one_thread_serve_the_others() {
+    let rules = RuleSet::load(&conformance().join("cda")).unwrap();
+    let docs: Vec<_> = corpus().into_iter().step_by(3).collect();
+    let pass = |rules: &RuleSet| {
+        let before = rules.xsd_fast_counts();
+        let mut answered = Vec::new();
+        for (f, b) in &docs {
+            let Ok(d) = parse(b) else { continue };
+            if rules.xsd_fast_verdict(&d, b).unwrap() == Some(true) {
+                answered.push(f.clone());
+            }
+            let _ = rules.xsd_errors(&d, b, false).unwrap();
+        }
+        let after = rules.xsd_fast_counts();
+        (answered, (after.0 - before.0, after.1 - before.1))
+    };
+    let (first, second) =
+        std::thread::scope(|s| s.spawn(|| (pass(&rules), pass(&rules))).join().unwrap());
+    // The first pass learnt: some documents went to the full engine.
+    assert!(
+        first.1 .1 > second.1 .1,
+        "{:?} then {:?}",
+        first.1,
+        second.1
+    );
+    let other = std::thread::scope(|s| s.spawn(|| pass(&rules)).join().unwrap());
+    assert_eq!(
+        other.1, second.1,
+        "(answered, to the full engine) on the other thread"
+    );
+    assert_eq!(other.0, second.0, "documents the fast verdict answered");
+    assert!(other.0.len() * 2 > docs.len(), "{} answered", other.0.len());
+    // Two threads at once on a fresh rule set: the same verdicts as one thread alone.
+    let fresh = RuleSet::load(&conformance().join("cda")).unwrap();
+    let alone: Vec<_> = docs
+        .iter()
+        .map(|(_, b)| {
+            parse(b)
+                .ok()
+                .map(|d| rules.xsd_errors(&d, b, true).unwrap())
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for k in 0..2 {
+            let (fresh, docs, alone) = (&fresh, &docs, &alone);
+            s.spawn(move || {
+                for ((f, b), expected) in docs.iter().zip(alone).skip(k).step_by(2) {
+                    let Ok(d) = parse(b) else { continue };
+                    let got = fresh.xsd_errors(&d, b, false).unwrap();
+                    assert_eq!(Some(&got), expected.as_ref(), "{}", f.display());
+                }
+            });
+        }
+    });
+}
+
 /// A required attribute with a `fixed` value (`typeId/@root`) given another valid OID: the
 /// fast verdict must leave the document to the full engine, which refuses it.
 #[test]
@@ -166,8 +231,8 @@ struct Fixture {
     names: Vec<String>,
 }
 
-/// The fixture, with the fast model of the calling thread (the models are per thread)
-/// warm on its documents.
+/// The fixture, with the fast model warm on its documents (warmed once per calling thread,
+/// as when the models were per thread: harmless now that they are shared).
 fn fixture() -> &'static Fixture {
     thread_local! {
         static WARM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

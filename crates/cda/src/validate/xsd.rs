@@ -1,8 +1,9 @@
 //! The XSD stage: a document checked against the schema set chosen by its `typeId/@extension`
 //! (`xsd/<extension>/CDA.xsd` of the rule folder), with the pure-Rust validator of the
-//! `xsd-schema` crate. That crate's compiled sets are not `Sync`, so each thread compiles a set
-//! (and prepares its validator, i.e. the content models) the first time it needs it (about
-//! 0.2 s) and keeps both for the life of the thread.
+//! `xsd-schema` crate. That crate's compiled sets are not `Sync`: each set is compiled once
+//! (with its validator, i.e. the content models; about 0.1 s) into an engine that the
+//! threads share behind a mutex, taken only for the few documents the fast verdict leaves
+//! to it and for attribute values a thread meets for the first time.
 //!
 //! The document is not read a second time: [`XsdSet::validate`] walks the tree our reader
 //! ([`crate::xml`]) already built and pushes its events into the validator's runtime, with
@@ -16,16 +17,19 @@
 //! Before either, [`XsdSet::validate`] asks the fast verdict ([`model`]): a compact model of
 //! the schema (deterministic content models, attribute uses, types learnt from the engine's
 //! own runs) that answers "valid" for the common case, and hands every other document to
-//! the walk, whose report is then the one given.
+//! the walk, whose report is then the one given. What the model learns from any thread's
+//! run is published to every thread (an `Arc` snapshot, replaced after each run that
+//! taught it something), so that two threads do not each pay for the same lessons.
 
 mod model;
 
 use crate::xml::{Document, NodeId, NodeKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use xsd_schema::namespace::XML_NAMESPACE;
 use xsd_schema::namespace::{NamespaceContextSnapshot, XSI_NAMESPACE};
 use xsd_schema::types::value::{XmlValue, XmlValueKind};
@@ -47,16 +51,113 @@ self_cell::self_cell!(
     }
 );
 
-/// A prepared set, its attribute memo ([`Memo`], whose keys belong to this set) and its
-/// fast verdict ([`model::FastModel`]).
-struct Loaded {
+/// The full engine of a schema set: the compiled set and its validator, the walk's
+/// attribute memo ([`Memo`]) and the fast model's learner ([`model::Learner`]), whose keys
+/// all belong to this one compiled set. Used by one thread at a time (behind a mutex).
+struct Engine {
     prepared: Prepared,
-    memo: RefCell<Memo>,
-    fast: RefCell<model::FastModel>,
+    memo: Memo,
+    learner: model::Learner,
+}
+
+// SAFETY: `Engine` is `!Send` only because the validator borrows the `SchemaSet`, which is
+// `!Sync` (its name table interns through `RefCell`/`Cell`). Both live in the same
+// self-referential cell and every borrow of the set is inside it: moving the whole engine
+// to another thread moves the set together with every reference to it, so no two threads
+// can ever reach the set at once. The engine is only reached through `Shared::engine`,
+// a `Mutex`, which orders each use after the previous one. Nothing in it is tied to the
+// thread that built it (the crate's thread-locals are scratch buffers, cleared per call).
+unsafe impl Send for Engine {}
+
+// What the claim above rests on, checked by the compiler: every part of the engine is `Send`
+// on its own (the set, the memo, the learner); only the borrow between them is not.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<SchemaSet>();
+    send::<Memo>();
+    send::<model::Learner>();
+};
+
+/// One XSD set, shared by every thread: its engine, compiled once, and the fast model's
+/// published facts.
+struct Shared {
+    /// Distinguishes this set's per-thread state ([`LOCALS`]) from other sets'.
+    id: u64,
+    main: PathBuf,
+    engine: Mutex<Engine>,
+    /// The facts last published by the learner, and their version.
+    facts: RwLock<Arc<model::Facts>>,
+    version: AtomicU64,
+    /// Documents the fast verdict answered, and documents handed to the full engine.
+    answered: AtomicU64,
+    unsure: AtomicU64,
+}
+
+/// What a thread keeps of a shared set: its copy of the facts and its memo of value
+/// verdicts.
+struct Local {
+    facts: Arc<model::Facts>,
+    version: u64,
+    values: model::Values,
 }
 
 thread_local! {
-    static SETS: RefCell<HashMap<PathBuf, Rc<Loaded>>> = RefCell::new(HashMap::new());
+    static LOCALS: RefCell<FxHashMap<u64, Local>> = RefCell::new(FxHashMap::default());
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+impl Shared {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        // A panic inside a run leaves nothing half-learnt that could make a verdict wrong
+        // (facts are published whole, memo entries are inserted whole).
+        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the learner's facts when they changed.
+    fn publish(&self, engine: &mut Engine) {
+        let Engine {
+            prepared, learner, ..
+        } = engine;
+        if let Some(f) = learner.snapshot(prepared.borrow_owner()) {
+            let mut w = self.facts.write().unwrap_or_else(PoisonError::into_inner);
+            *w = Arc::new(f);
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Runs `f` with this thread's state for the set, its facts brought up to date.
+    fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> R {
+        LOCALS.with(|l| {
+            let mut l = l.borrow_mut();
+            let version = self.version.load(Ordering::Acquire);
+            let local = l.entry(self.id).or_insert_with(|| Local {
+                facts: Arc::default(),
+                version: u64::MAX,
+                values: model::Values::default(),
+            });
+            if local.version != version {
+                local.facts = self
+                    .facts
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                local.version = version;
+            }
+            f(local)
+        })
+    }
+
+    /// The fast verdict on this thread, judging values it has not met with the engine.
+    fn fast(&self, doc: &Document, decls: &[Declaration]) -> bool {
+        self.with_local(|local| {
+            let mut classify = |t: TypeKey, value: &str| {
+                let engine = self.engine();
+                model::classify(engine.prepared.borrow_owner(), t, value)
+            };
+            model::valid(&local.facts, &mut local.values, doc, decls, &mut classify)
+        })
+    }
 }
 
 /// Only the verdict and the errors are used: no warnings, no PSVI values kept (the runtime
@@ -65,19 +166,19 @@ fn flags() -> ValidationFlags {
     ValidationFlags::empty()
 }
 
-fn prepare(set: SchemaSet) -> Loaded {
-    let fast = RefCell::new(model::FastModel::new(&set));
-    Loaded {
-        prepared: Prepared::new(set, |s| SchemaValidator::new(s, flags())),
-        memo: RefCell::default(),
-        fast,
-    }
+/// An XSD set, named by its main file (`Send + Sync`; compiled once, shared by every
+/// thread).
+#[derive(Clone)]
+pub struct XsdSet {
+    shared: Arc<Shared>,
 }
 
-/// An XSD set, named by its main file (`Send + Sync`; compiled per thread).
-#[derive(Debug, Clone)]
-pub struct XsdSet {
-    main: PathBuf,
+impl std::fmt::Debug for XsdSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XsdSet")
+            .field("main", &self.shared.main)
+            .finish()
+    }
 }
 
 fn compile(cda_xsd: &Path) -> Result<SchemaSet, String> {
@@ -97,26 +198,32 @@ fn compile(cda_xsd: &Path) -> Result<SchemaSet, String> {
 }
 
 impl XsdSet {
-    /// Compiles the schema rooted at `cda_xsd` (target namespace `urn:hl7-org:v3`) on this
-    /// thread, checking that it loads; every included or imported file must be readable.
+    /// Compiles the schema rooted at `cda_xsd` (target namespace `urn:hl7-org:v3`),
+    /// checking that it loads; every included or imported file must be readable.
     pub fn load(cda_xsd: &Path) -> Result<XsdSet, String> {
         let set = compile(cda_xsd)?;
-        SETS.with(|s| {
-            s.borrow_mut()
-                .insert(cda_xsd.to_path_buf(), Rc::new(prepare(set)))
-        });
-        Ok(XsdSet {
+        let learner = model::Learner::new(&set);
+        let mut engine = Engine {
+            prepared: Prepared::new(set, |s| SchemaValidator::new(s, flags())),
+            memo: Memo::default(),
+            learner,
+        };
+        let facts = engine
+            .learner
+            .snapshot(engine.prepared.borrow_owner())
+            .unwrap_or_default();
+        let shared = Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             main: cda_xsd.to_path_buf(),
+            engine: Mutex::new(engine),
+            facts: RwLock::new(Arc::new(facts)),
+            version: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            unsure: AtomicU64::new(0),
+        };
+        Ok(XsdSet {
+            shared: Arc::new(shared),
         })
-    }
-
-    fn set(&self) -> Result<Rc<Loaded>, String> {
-        if let Some(s) = SETS.with(|s| s.borrow().get(&self.main).cloned()) {
-            return Ok(s);
-        }
-        let set = Rc::new(prepare(compile(&self.main)?));
-        SETS.with(|s| s.borrow_mut().insert(self.main.clone(), set.clone()));
-        Ok(set)
     }
 
     /// Validates a parsed document: first the fast verdict ([`model`]), which answers for
@@ -137,24 +244,21 @@ impl XsdSet {
     /// The fast verdict alone: `Some(true)` when it finds the document valid, `None` when
     /// not sure (it never says invalid). For tests.
     pub fn fast_verdict(&self, doc: &Document, bytes: &[u8]) -> Result<Option<bool>, String> {
-        let loaded = self.set()?;
         let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let Some(decls) = namespace_declarations(body, doc) else {
             return Ok(None);
         };
-        let Ok(mut fast) = loaded.fast.try_borrow_mut() else {
-            return Ok(None);
-        };
-        let set = loaded.prepared.borrow_owner();
-        Ok(fast.valid(set, doc, &decls).then_some(true))
+        Ok(self.shared.fast(doc, &decls).then_some(true))
     }
 
-    /// (documents the fast verdict answered, documents it handed to the full engine) on
-    /// this thread for this set.
+    /// (documents the fast verdict answered, documents it handed to the full engine) for
+    /// this set, over every thread.
     pub fn fast_counts(&self) -> Result<(u64, u64), String> {
-        let loaded = self.set()?;
-        let fast = loaded.fast.try_borrow().map_err(|e| e.to_string())?;
-        Ok((fast.answered, fast.unsure))
+        let s = &self.shared;
+        Ok((
+            s.answered.load(Ordering::Relaxed),
+            s.unsure.load(Ordering::Relaxed),
+        ))
     }
 
     fn validate_with(
@@ -163,56 +267,75 @@ impl XsdSet {
         bytes: &[u8],
         fast_path: bool,
     ) -> Result<Vec<String>, String> {
-        let loaded = self.set()?;
+        let shared = &*self.shared;
         let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let Some(decls) = namespace_declarations(body, doc) else {
             return self.validate_reparsed(doc, bytes);
         };
-        let Ok(mut memo) = loaded.memo.try_borrow_mut() else {
-            return self.validate_reparsed(doc, bytes);
-        };
-        let mut fast = if fast_path {
-            loaded.fast.try_borrow_mut().ok()
-        } else {
-            None
-        };
-        loaded.prepared.with_dependent(|set, validator| {
-            let Some(fast) = fast.as_deref_mut() else {
-                return Ok(walk(set, validator, doc, &decls, &mut memo, None));
-            };
-            if fast.valid(set, doc, &decls) {
+        if !fast_path {
+            let mut engine = shared.engine();
+            let Engine { prepared, memo, .. } = &mut *engine;
+            return Ok(prepared
+                .with_dependent(|set, validator| walk(set, validator, doc, &decls, memo, None)));
+        }
+        let seen = shared.version.load(Ordering::Acquire);
+        if shared.fast(doc, &decls) {
+            shared.answered.fetch_add(1, Ordering::Relaxed);
+            return Ok(Vec::new());
+        }
+        let mut guard = shared.engine();
+        let engine = &mut *guard;
+        // Another thread may have learnt what this document needed meanwhile.
+        if shared.version.load(Ordering::Acquire) != seen {
+            let set = engine.prepared.borrow_owner();
+            let mut classify = |t: TypeKey, value: &str| model::classify(set, t, value);
+            let sure = shared.with_local(|local| {
+                model::valid(&local.facts, &mut local.values, doc, &decls, &mut classify)
+            });
+            if sure {
+                shared.answered.fetch_add(1, Ordering::Relaxed);
                 return Ok(Vec::new());
             }
+        }
+        shared.unsure.fetch_add(1, Ordering::Relaxed);
+        let Engine {
+            prepared,
+            memo,
+            learner,
+        } = engine;
+        let out = prepared.with_dependent(|set, validator| {
             let mut record = model::Record::default();
             let out = walk(
                 set,
                 validator,
                 doc,
                 &decls,
-                &mut memo,
-                Some((&mut *fast, &mut record)),
+                memo,
+                Some((&mut *learner, &mut record)),
             );
             if out.is_empty() {
-                fast.learn_valid(set, doc, record);
+                learner.learn_valid(set, doc, record);
             }
-            Ok(out)
-        })
+            out
+        });
+        shared.publish(engine);
+        Ok(out)
     }
 
     /// Validates a document by reading `bytes` again with the crate's own reader (which also
     /// checks well-formedness); `doc`, the same document as parsed by [`crate::xml`], only
     /// places the errors.
     pub fn validate_reparsed(&self, doc: &Document, bytes: &[u8]) -> Result<Vec<String>, String> {
-        let loaded = self.set()?;
         let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
             3
         } else {
             0
         };
         let position = |offset: usize| doc.offset_position(offset.saturating_sub(bom));
-        loaded
+        let engine = self.shared.engine();
+        Ok(engine
             .prepared
-            .with_dependent(|set, validator| Ok(run(set, validator, bytes, &position)))
+            .with_dependent(|set, validator| run(set, validator, bytes, &position)))
     }
 }
 
@@ -317,6 +440,17 @@ enum Xsi {
     Reserved,
 }
 
+/// What an attribute of namespace `ns` and local name `local` is to the validator.
+fn xsi_of(ns: &str, local: &str) -> Xsi {
+    match (ns == XSI_NAMESPACE, local) {
+        (true, "type") => Xsi::Type,
+        (true, "nil") => Xsi::Nil,
+        (true, _) => Xsi::Reserved,
+        _ if ns == XML_NAMESPACE => Xsi::Reserved,
+        _ => Xsi::No,
+    }
+}
+
 /// The names of one document, each interned in the schema's name table the first time the
 /// walk meets it.
 struct Names<'d, 's> {
@@ -335,13 +469,7 @@ impl Names<'_, '_> {
         let m = Mapped {
             local: table.add(&name.local),
             ns: (!name.ns.is_empty()).then(|| table.add(&name.ns)),
-            xsi: match (&*name.ns == XSI_NAMESPACE, &*name.local) {
-                (true, "type") => Xsi::Type,
-                (true, "nil") => Xsi::Nil,
-                (true, _) => Xsi::Reserved,
-                _ if &*name.ns == XML_NAMESPACE => Xsi::Reserved,
-                _ => Xsi::No,
-            },
+            xsi: xsi_of(&name.ns, &name.local),
         };
         if let Some(slot) = self.mapped.get_mut(id.index()) {
             *slot = Some(m);
@@ -465,7 +593,7 @@ struct Open<'a> {
 }
 
 /// The fast model learning from a run of the full engine, and the run's record.
-type Learn<'a> = (&'a mut model::FastModel, &'a mut model::Record);
+type Learn<'a> = (&'a mut model::Learner, &'a mut model::Record);
 
 /// The start of element `n`, its attributes and the end of its attributes. An attribute
 /// whose value the memo knows valid for the element's governing type is not passed on
@@ -475,7 +603,7 @@ fn open_element<S: ValidationSink>(
     names: &mut Names<'_, '_>,
     cx: Open<'_>,
     mut memo: Option<&mut Memo>,
-    mut learn: Option<(&mut model::FastModel, &mut model::Record)>,
+    mut learn: Option<Learn<'_>>,
 ) {
     let Open {
         doc,
@@ -513,7 +641,7 @@ fn open_element<S: ValidationSink>(
             let set = names.set;
             record
                 .elements
-                .push(model::FastModel::seen(set, doc, n, names, scope, gov));
+                .push(model::Learner::seen(set, doc, n, names, scope, gov));
             if let Some(TypeKey::Complex(ct)) = info.schema_type.filter(|_| strict) {
                 if !fast.knows_uses(ct) {
                     fast.learn_uses(

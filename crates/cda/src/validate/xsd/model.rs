@@ -7,7 +7,10 @@
 //!   names built (subset construction) from the very content-model automaton the runtime
 //!   executes (`xsd_schema::compile_content_model_matcher`); a model with counters,
 //!   wildcards or an ambiguous step is "unsupported";
-//! - **learnt from the full engine**, per thread, as facts that depend on nothing but their
+//! - **learnt from the full engine** (one engine per schema set, shared by the threads, and
+//!   its facts published to all of them as an immutable snapshot, [`Facts`]; the fast
+//!   verdict itself never touches the engine but to judge an attribute value its thread
+//!   has not met), as facts that depend on nothing but their
 //!   key: which type governs an element matched by a given particle (or at the root) with a
 //!   given `xsi:type` (resolution, derivation and blocking are the runtime's), its content
 //!   type, the attribute uses of a complex type (which are required, which carry a value
@@ -27,10 +30,10 @@
 //! engine reports no error; the tests in `super::tests` and `crates/cda/tests/xsd_fast.rs`
 //! check that on every official sample and on mutated ones.
 
-use super::{element_scope, plain_value, remembered_type, Declaration, Mapped, Names, Xsi};
-use crate::xml::{Document, NodeId, NodeKind};
+use super::{plain_value, remembered_type, xsi_of, Declaration, Names, Xsi};
+use crate::xml::{Document, NameId, NodeId, NodeKind};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 use xsd_schema::compiler::{
     build_substitution_group_map, compile_content_model_matcher, ContentModelMatcher,
 };
@@ -44,10 +47,12 @@ use xsd_schema::{
 
 /// Most DFA states built for one content model; beyond, the type is unsupported.
 const MAX_DFA_STATES: usize = 4096;
-/// Most attribute values remembered (per thread and schema set).
+/// Most attribute values remembered (per thread, and in the facts, per schema set).
 const MAX_VALUES: usize = 200_000;
 /// Longest attribute value remembered.
 const MAX_VALUE_LEN: usize = 256;
+/// The id of a name the schema's name table does not hold (matches no fact).
+const UNKNOWN: u32 = u32::MAX - 1;
 
 /// An element particle: (local name, namespace or `u32::MAX`, declaration, local type).
 type Term = (u32, u32, Option<ElementKey>, Option<TypeKey>);
@@ -59,8 +64,18 @@ type XsiKey = Result<Option<(Option<XsdName>, Box<str>)>, ()>;
 struct Dfa {
     start: u32,
     accept: Vec<bool>,
-    /// (state, local name, namespace or `u32::MAX`) → (next state, particle id).
-    step: FxHashMap<(u32, u32, u32), (u32, u32)>,
+    /// Per state, its few transitions: (local name, namespace or `u32::MAX`, next state,
+    /// particle id), scanned in order (no hashing on the hot path).
+    steps: Vec<Vec<[u32; 4]>>,
+}
+
+impl Dfa {
+    /// (next state, particle id) from `state` on the name (`local`, `ns`).
+    fn step(&self, state: u32, local: u32, ns: u32) -> Option<(u32, u32)> {
+        let edges = self.steps.get(state as usize)?;
+        let e = edges.iter().find(|e| e[0] == local && e[1] == ns)?;
+        Some((e[2], e[3]))
+    }
 }
 
 /// Where an element was matched: at the root (by its name) or by a particle (interned id).
@@ -92,7 +107,7 @@ struct Use {
 }
 
 /// The attribute uses of a complex type.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Uses {
     by_name: FxHashMap<(u32, u32), Use>,
     required: u32,
@@ -102,7 +117,7 @@ struct Uses {
 
 /// How an attribute value stands against a simple type.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub(super) enum Class {
     /// Valid, nothing the runtime remembers.
     Plain,
     /// Valid, a single `ID` (to be unique in the document).
@@ -134,26 +149,414 @@ fn ns_raw(ns: Option<XsdName>) -> u32 {
     ns.map_or(u32::MAX, |n| n.0)
 }
 
-/// The per-thread fast model of one schema set.
-pub(super) struct FastModel {
+/// What the model knows of one schema set: immutable once published, shared by every
+/// thread (an `Arc` snapshot of the [`Learner`]'s copy). Every key is an id of the one
+/// compiled set the learner works with (names of its name table, its type keys).
+#[derive(Clone, Default)]
+pub(super) struct Facts {
     enabled: bool,
-    particles: FxHashMap<Term, u32>,
-    dfas: FxHashMap<ComplexTypeKey, Option<Rc<Dfa>>>,
+    dfas: FxHashMap<ComplexTypeKey, Option<Arc<Dfa>>>,
     /// Element without `xsi:type`.
     plain: FxHashMap<Ctx, Governing>,
+    /// The same for the particle contexts, indexed by particle id (no hashing).
+    by_particle: Vec<Option<Governing>>,
     /// Element with `xsi:type`: (context, namespace of its prefix) → raw value → governing.
     typed: FxHashMap<(Ctx, u32), FxHashMap<Box<str>, Governing>>,
     uses: FxHashMap<ComplexTypeKey, Uses>,
-    values: FxHashMap<TypeKey, FxHashMap<Box<str>, Class>>,
+    /// Accepted `xsi:`/`xml:` attributes: (on the root, local, namespace) → values.
+    reserved: FxHashMap<(bool, u32, u32), FxHashSet<Box<str>>>,
+    /// The schema's name table as of the snapshot: text → id.
+    names: FxHashMap<Box<str>, u32>,
+    /// Accepted values held (bounded by [`MAX_VALUES`]).
     value_count: usize,
-    reserved: FxHashSet<(bool, u32, u32, Box<str>)>,
-    /// Documents answered, and documents handed to the full engine.
-    pub(super) answered: u64,
-    pub(super) unsure: u64,
 }
 
-impl FastModel {
-    pub(super) fn new(set: &SchemaSet) -> FastModel {
+/// Simple-type verdicts of attribute values, per thread: (type, value) → class.
+#[derive(Default)]
+pub(super) struct Values {
+    classes: FxHashMap<TypeKey, FxHashMap<Box<str>, Class>>,
+    count: usize,
+}
+
+/// How a value stands against simple type `t` of `set` (the full engine's simple-type
+/// validation; for the fast verdict's misses).
+pub(super) fn classify(set: &SchemaSet, t: TypeKey, value: &str) -> Class {
+    match validate_simple_type(value, t, set) {
+        Ok(r) if plain_value(&r.typed_value) || plain_list(&r.typed_value) => Class::Plain,
+        Ok(r)
+            if r.typed_value.type_code == XmlTypeCode::Id
+                && matches!(r.typed_value.value, XmlValueKind::Atomic(_)) =>
+        {
+            Class::Id
+        }
+        _ => Class::Unsure,
+    }
+}
+
+// ── The verdict ───────────────────────────────────────────────────────────
+
+/// A document name as the facts key it: ids in the schema's name table ([`UNKNOWN`] when
+/// the table does not hold the text), and whether it is `xsi:type` or `xsi:nil`.
+#[derive(Clone, Copy)]
+struct Key {
+    local: u32,
+    ns: u32,
+    xsi: Xsi,
+}
+
+/// The names of one document, looked up in the facts' copy of the name table.
+struct Keys<'d, 'f> {
+    doc: &'d Document,
+    facts: &'f Facts,
+    mapped: Vec<Option<Key>>,
+}
+
+impl Keys<'_, '_> {
+    fn id(&self, text: &str) -> u32 {
+        self.facts.names.get(text).copied().unwrap_or(UNKNOWN)
+    }
+
+    fn get(&mut self, id: NameId) -> Key {
+        if let Some(Some(k)) = self.mapped.get(id.index()) {
+            return *k;
+        }
+        let name = self.doc.name(id);
+        let k = Key {
+            local: self.id(&name.local),
+            ns: if name.ns.is_empty() {
+                u32::MAX
+            } else {
+                self.id(&name.ns)
+            },
+            xsi: xsi_of(&name.ns, &name.local),
+        };
+        if let Some(slot) = self.mapped.get_mut(id.index()) {
+            *slot = Some(k);
+        }
+        k
+    }
+}
+
+/// The in-scope namespaces of an element, as the fast verdict needs them (to resolve the
+/// prefix of an `xsi:type`): the same bindings as the walk's [`NamespaceContextSnapshot`].
+#[derive(Clone, Default)]
+struct Scope<'a> {
+    default_ns: Option<u32>,
+    bindings: Vec<(&'a str, u32)>,
+}
+
+/// Mirrors [`super::element_scope`] and [`super::declare`] over [`Scope`]s.
+fn fast_scope<'a>(
+    scopes: &mut Vec<Scope<'a>>,
+    parent: usize,
+    decls: &mut std::iter::Peekable<std::slice::Iter<'a, Declaration>>,
+    element_index: usize,
+    keys: &Keys<'_, '_>,
+) -> usize {
+    if decls.peek().is_none_or(|d| d.element != element_index) {
+        return parent;
+    }
+    let mut scope = scopes[parent].clone();
+    while let Some(d) = decls.next_if(|d| d.element == element_index) {
+        let (prefix, uri) = (d.prefix.as_str(), d.uri.as_str());
+        if prefix.is_empty() {
+            scope.default_ns = (!uri.is_empty()).then(|| keys.id(uri));
+            continue;
+        }
+        if prefix == "xml" || prefix == "xmlns" {
+            continue;
+        }
+        scope.bindings.retain(|&(q, _)| q != prefix);
+        if !uri.is_empty() {
+            scope.bindings.push((prefix, keys.id(uri)));
+        }
+    }
+    scopes.push(scope);
+    scopes.len() - 1
+}
+
+/// `true` only when the document is valid (the full engine would report nothing); `false`
+/// when not sure. `classify` judges a value the thread's memo (`values`) does not hold.
+pub(super) fn valid(
+    facts: &Facts,
+    values: &mut Values,
+    doc: &Document,
+    decls: &[Declaration],
+    classify: &mut dyn FnMut(TypeKey, &str) -> Class,
+) -> bool {
+    facts.enabled && check(facts, values, doc, decls, classify).is_some()
+}
+
+fn check(
+    facts: &Facts,
+    values: &mut Values,
+    doc: &Document,
+    decls: &[Declaration],
+    classify: &mut dyn FnMut(TypeKey, &str) -> Class,
+) -> Option<()> {
+    struct Frame<'f> {
+        last: NodeId,
+        scope: usize,
+        content: ContentType,
+        dfa: Option<&'f Dfa>,
+        state: u32,
+    }
+    let done = |f: &Frame| match f.dfa {
+        Some(d) => d.accept.get(f.state as usize).copied().unwrap_or(false),
+        None => f.content == ContentType::Empty,
+    };
+    let mut keys = Keys {
+        doc,
+        facts,
+        mapped: vec![None; doc.name_count()],
+    };
+    let mut scopes = vec![Scope::default()];
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut ids: FxHashSet<&str> = FxHashSet::default();
+    let mut decls = decls.iter().peekable();
+    let mut element_index = 0usize;
+    for i in 1..doc.node_count() {
+        let n = doc.node(i)?;
+        while let Some(f) = stack.last() {
+            if n <= f.last {
+                break;
+            }
+            if !done(f) {
+                return why("end of content");
+            }
+            stack.pop();
+        }
+        match doc.kind(n) {
+            NodeKind::Element => {
+                let parent = stack.last().map_or(0, |f| f.scope);
+                let scope = fast_scope(&mut scopes, parent, &mut decls, element_index, &keys);
+                element_index += 1;
+                let k = keys.get(doc.name_id(n)?);
+                let ctx = match stack.last_mut() {
+                    None => Ctx::Root(k.local, k.ns),
+                    Some(f) => {
+                        let dfa = f.dfa.or_else(|| why("no automaton"))?;
+                        let (next, particle) = dfa
+                            .step(f.state, k.local, k.ns)
+                            .or_else(|| why("no step"))?;
+                        f.state = next;
+                        Ctx::Particle(particle)
+                    }
+                };
+                let gov = match fast_xsi_key(doc, n, &mut keys, &scopes[scope]).ok()? {
+                    None => match ctx {
+                        Ctx::Particle(p) => facts.by_particle.get(p as usize).copied().flatten(),
+                        Ctx::Root(..) => facts.plain.get(&ctx).copied(),
+                    },
+                    Some((ns, raw)) => facts.typed.get(&(ctx, ns))?.get(raw).copied(),
+                }
+                .or_else(|| why("governing"))?;
+                let TypeKey::Complex(ct) = gov.ty else {
+                    return why("simple type");
+                };
+                let root = stack.is_empty();
+                let cx = Attrs {
+                    facts,
+                    doc,
+                    n,
+                    ct,
+                    root,
+                };
+                attributes(cx, values, &mut keys, &mut ids, classify)?;
+                let dfa = match gov.content {
+                    ContentType::ElementOnly | ContentType::Mixed => {
+                        let d = facts.dfas.get(&ct).or_else(|| why("dfa unknown"))?;
+                        Some(d.as_deref().or_else(|| why("dfa unsupported"))?)
+                    }
+                    ContentType::Empty => None,
+                    _ => return why("content type"),
+                };
+                let state = dfa.map_or(0, |d| d.start);
+                stack.push(Frame {
+                    last: doc.last_descendant(n),
+                    scope,
+                    content: gov.content,
+                    dfa,
+                    state,
+                });
+            }
+            NodeKind::Text => match stack.last().map(|f| f.content) {
+                None | Some(ContentType::Mixed) => {}
+                Some(ContentType::ElementOnly)
+                    if doc
+                        .text(n)
+                        .bytes()
+                        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) => {}
+                Some(_) => return why("text"),
+            },
+            _ => {}
+        }
+    }
+    while let Some(f) = stack.pop() {
+        if !done(&f) {
+            return why("end of content (last)");
+        }
+    }
+    Some(())
+}
+
+/// An element whose attributes are checked: of complex type `ct`, `root` when it is the
+/// document element.
+struct Attrs<'f, 'd> {
+    facts: &'f Facts,
+    doc: &'d Document,
+    n: NodeId,
+    ct: ComplexTypeKey,
+    root: bool,
+}
+
+/// Checks the attributes of an element.
+fn attributes<'d>(
+    cx: Attrs<'_, 'd>,
+    values: &mut Values,
+    keys: &mut Keys<'_, '_>,
+    ids: &mut FxHashSet<&'d str>,
+    classify: &mut dyn FnMut(TypeKey, &str) -> Class,
+) -> Option<()> {
+    let Attrs {
+        facts,
+        doc,
+        n,
+        ct,
+        root,
+    } = cx;
+    let uses = facts.uses.get(&ct);
+    let mut required: u64 = 0;
+    let mut id_count = 0;
+    for a in doc.attributes(n) {
+        let k = keys.get(doc.attr_name_id(a));
+        let value = doc.attr_value(a);
+        match k.xsi {
+            Xsi::Type => continue,
+            Xsi::Nil => return why("nil"),
+            Xsi::Reserved => {
+                let known = facts
+                    .reserved
+                    .get(&(root, k.local, k.ns))
+                    .is_some_and(|v| v.contains(value));
+                if !known {
+                    return why("reserved");
+                }
+                continue;
+            }
+            Xsi::No => {}
+        }
+        let uses = uses.or_else(|| why("uses"))?;
+        if uses.too_many {
+            return why("too many");
+        }
+        let u = uses
+            .by_name
+            .get(&(k.local, k.ns))
+            .or_else(|| why("no use"))?;
+        if let Some(bit) = u.required_bit {
+            required |= 1 << bit;
+        }
+        if u.constrained {
+            if !u.accepted.contains(value) {
+                return why("constrained value");
+            }
+            continue;
+        }
+        let t = u.ty.or_else(|| why("use type"))?;
+        match class(values, t, value, classify) {
+            Class::Plain => {}
+            Class::Id => {
+                id_count += 1;
+                if !ids.insert(value.trim_matches([' ', '\t', '\r', '\n'])) {
+                    return why("duplicate id");
+                }
+            }
+            Class::Unsure => return why("value"),
+        }
+    }
+    let uses = uses.or_else(|| why("uses"))?;
+    if required.count_ones() != uses.required {
+        return why("required");
+    }
+    (id_count <= 1 && !uses.too_many && required.count_ones() == uses.required).then_some(())
+}
+
+fn class(
+    values: &mut Values,
+    t: TypeKey,
+    value: &str,
+    classify: &mut dyn FnMut(TypeKey, &str) -> Class,
+) -> Class {
+    if let Some(c) = values.classes.get(&t).and_then(|v| v.get(value)) {
+        return *c;
+    }
+    let c = classify(t, value);
+    if values.count < MAX_VALUES && value.len() <= MAX_VALUE_LEN {
+        values.classes.entry(t).or_default().insert(value.into(), c);
+        values.count += 1;
+    }
+    c
+}
+
+/// [`xsi_key`] over [`Keys`] and a [`Scope`]: `Ok(None)` without `xsi:type`,
+/// `Ok(Some((namespace id or u32::MAX, raw value)))`, `Err(())` for anything else.
+fn fast_xsi_key<'d>(
+    doc: &'d Document,
+    n: NodeId,
+    keys: &mut Keys<'_, '_>,
+    scope: &Scope<'_>,
+) -> Result<Option<(u32, &'d str)>, ()> {
+    let mut found = None;
+    for a in doc.attributes(n) {
+        match keys.get(doc.attr_name_id(a)).xsi {
+            Xsi::Type => found = Some(doc.attr_value(a)),
+            Xsi::Nil => return Err(()),
+            _ => {}
+        }
+    }
+    let Some(raw) = found else { return Ok(None) };
+    let ns = match split_qname(raw)?.0 {
+        None => scope.default_ns.unwrap_or(u32::MAX),
+        Some(p) => {
+            let bound = scope.bindings.iter().rev().find(|(q, _)| *q == p);
+            bound.ok_or(())?.1
+        }
+    };
+    Ok(Some((ns, raw)))
+}
+
+/// The prefix and local part of a plain `prefix:local` or `local` (`Err` otherwise).
+fn split_qname(raw: &str) -> Result<(Option<&str>, &str), ()> {
+    let ok_char = |c: char| !c.is_whitespace() && c != ':';
+    let (prefix, local) = match raw.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, raw),
+    };
+    if local.is_empty()
+        || !local.chars().all(ok_char)
+        || prefix.is_some_and(|p| p.is_empty() || !p.chars().all(ok_char))
+    {
+        return Err(());
+    }
+    Ok((prefix, local))
+}
+
+// ── Learning ──────────────────────────────────────────────────────────────
+
+/// The model's master copy of the [`Facts`] of one schema set, learning from the runs of
+/// the full engine (owned with that engine: one thread at a time).
+pub(super) struct Learner {
+    facts: Facts,
+    particles: FxHashMap<Term, u32>,
+    /// Entries of the name table already copied into `facts.names`.
+    names_len: usize,
+    /// Whether the facts changed since the last [`Learner::snapshot`].
+    changed: bool,
+}
+
+impl Learner {
+    pub(super) fn new(set: &SchemaSet) -> Learner {
         let arenas = &set.arenas;
         let enabled = arenas.identity_constraints.is_empty()
             && build_substitution_group_map(set).is_empty()
@@ -165,233 +568,40 @@ impl FastModel {
                     && !e.nillable
                     && e.alternatives.is_empty()
             });
-        FastModel {
-            enabled,
+        Learner {
+            facts: Facts {
+                enabled,
+                ..Facts::default()
+            },
             particles: FxHashMap::default(),
-            dfas: FxHashMap::default(),
-            plain: FxHashMap::default(),
-            typed: FxHashMap::default(),
-            uses: FxHashMap::default(),
-            values: FxHashMap::default(),
-            value_count: 0,
-            reserved: FxHashSet::default(),
-            answered: 0,
-            unsure: 0,
+            names_len: 0,
+            changed: true,
         }
     }
 
-    // ── The verdict ───────────────────────────────────────────────────────
-
-    /// `true` only when the document is valid (the full engine would report nothing);
-    /// `false` when not sure.
-    pub(super) fn valid(&mut self, set: &SchemaSet, doc: &Document, decls: &[Declaration]) -> bool {
-        let sure = self.enabled && self.check(set, doc, decls).is_some();
-        if sure {
-            self.answered += 1;
-        } else {
-            self.unsure += 1;
-        }
-        sure
-    }
-
-    fn check(&mut self, set: &SchemaSet, doc: &Document, decls: &[Declaration]) -> Option<()> {
-        struct Frame {
-            last: NodeId,
-            scope: usize,
-            content: ContentType,
-            dfa: Option<Rc<Dfa>>,
-            state: u32,
-        }
-        let done = |f: &Frame| match &f.dfa {
-            Some(d) => d.accept.get(f.state as usize).copied().unwrap_or(false),
-            None => f.content == ContentType::Empty,
-        };
-        let mut names = Names {
-            doc,
-            set,
-            mapped: vec![None; doc.name_count()],
-        };
-        let mut scopes = vec![NamespaceContextSnapshot::default()];
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut ids: FxHashSet<&str> = FxHashSet::default();
-        let mut decls = decls.iter().peekable();
-        let mut element_index = 0usize;
-        for i in 1..doc.node_count() {
-            let n = doc.node(i)?;
-            while let Some(f) = stack.last() {
-                if n <= f.last {
-                    break;
-                }
-                if !done(f) {
-                    return why("end of content");
-                }
-                stack.pop();
+    /// A copy of the facts to publish, when they changed since the last one (with the name
+    /// table as it is now).
+    pub(super) fn snapshot(&mut self, set: &SchemaSet) -> Option<Facts> {
+        let table = &set.name_table;
+        while self.names_len < table.len() {
+            if let Some(text) = table.try_resolve(XsdName(self.names_len as u32)) {
+                self.facts
+                    .names
+                    .entry(text.into())
+                    .or_insert(self.names_len as u32);
+                self.changed = true;
             }
-            match doc.kind(n) {
-                NodeKind::Element => {
-                    let parent = stack.last().map_or(0, |f| f.scope);
-                    let scope = element_scope(&mut scopes, parent, &mut decls, element_index, set);
-                    element_index += 1;
-                    let m = names.get(doc.name_id(n)?);
-                    let ctx = match stack.last_mut() {
-                        None => Ctx::Root(m.local.0, ns_raw(m.ns)),
-                        Some(f) => {
-                            let dfa = f.dfa.as_ref().or_else(|| why("no automaton"))?;
-                            let &(next, particle) = dfa
-                                .step
-                                .get(&(f.state, m.local.0, ns_raw(m.ns)))
-                                .or_else(|| why("no step"))?;
-                            f.state = next;
-                            Ctx::Particle(particle)
-                        }
-                    };
-                    let gov = self
-                        .governing(set, doc, n, &mut names, &scopes[scope], ctx)
-                        .or_else(|| why("governing"))?;
-                    let TypeKey::Complex(ct) = gov.ty else {
-                        return why("simple type");
-                    };
-                    let root = stack.is_empty();
-                    self.attributes(set, doc, n, &mut names, ct, root, &mut ids)?;
-                    let dfa = match gov.content {
-                        ContentType::ElementOnly | ContentType::Mixed => Some(self.dfa(set, ct)?),
-                        ContentType::Empty => None,
-                        _ => return why("content type"),
-                    };
-                    let state = dfa.as_ref().map_or(0, |d| d.start);
-                    stack.push(Frame {
-                        last: doc.last_descendant(n),
-                        scope,
-                        content: gov.content,
-                        dfa,
-                        state,
-                    });
-                }
-                NodeKind::Text => match stack.last().map(|f| f.content) {
-                    None | Some(ContentType::Mixed) => {}
-                    Some(ContentType::ElementOnly)
-                        if doc
-                            .text(n)
-                            .bytes()
-                            .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) => {}
-                    Some(_) => return why("text"),
-                },
-                _ => {}
-            }
+            self.names_len += 1;
         }
-        while let Some(f) = stack.pop() {
-            if !done(&f) {
-                return why("end of content (last)");
-            }
+        if !std::mem::take(&mut self.changed) {
+            return None;
         }
-        Some(())
-    }
-
-    /// The governing type of element `n` matched in `ctx`, as learnt.
-    fn governing(
-        &self,
-        set: &SchemaSet,
-        doc: &Document,
-        n: NodeId,
-        names: &mut Names<'_, '_>,
-        scope: &NamespaceContextSnapshot,
-        ctx: Ctx,
-    ) -> Option<Governing> {
-        match xsi_key(set, doc, n, names, scope).ok()? {
-            None => self.plain.get(&ctx).copied(),
-            Some((ns, raw)) => self.typed.get(&(ctx, ns_raw(ns)))?.get(&*raw).copied(),
-        }
-    }
-
-    /// Checks the attributes of element `n` of complex type `ct`.
-    #[allow(clippy::too_many_arguments)]
-    fn attributes<'d>(
-        &mut self,
-        set: &SchemaSet,
-        doc: &'d Document,
-        n: NodeId,
-        names: &mut Names<'_, '_>,
-        ct: ComplexTypeKey,
-        root: bool,
-        ids: &mut FxHashSet<&'d str>,
-    ) -> Option<()> {
-        let mut required: u64 = 0;
-        let mut id_count = 0;
-        for a in doc.attributes(n) {
-            let m: Mapped = names.get(doc.attr_name_id(a));
-            let value = doc.attr_value(a);
-            match m.xsi {
-                Xsi::Type => continue,
-                Xsi::Nil => return why("nil"),
-                Xsi::Reserved => {
-                    let key = (root, m.local.0, ns_raw(m.ns), Box::<str>::from(value));
-                    if !self.reserved.contains(&key) {
-                        return why("reserved");
-                    }
-                    continue;
-                }
-                Xsi::No => {}
-            }
-            let uses = self.uses.get(&ct).or_else(|| why("uses"))?;
-            if uses.too_many {
-                return why("too many");
-            }
-            let u = uses
-                .by_name
-                .get(&(m.local.0, ns_raw(m.ns)))
-                .or_else(|| why("no use"))?;
-            if let Some(bit) = u.required_bit {
-                required |= 1 << bit;
-            }
-            if u.constrained {
-                if !u.accepted.contains(value) {
-                    return why("constrained value");
-                }
-                continue;
-            }
-            let t = u.ty.or_else(|| why("use type"))?;
-            match self.class(set, t, value) {
-                Class::Plain => {}
-                Class::Id => {
-                    id_count += 1;
-                    if !ids.insert(value.trim_matches([' ', '\t', '\r', '\n'])) {
-                        return why("duplicate id");
-                    }
-                }
-                Class::Unsure => return why("value"),
-            }
-        }
-        let uses = self.uses.get(&ct)?;
-        if required.count_ones() != uses.required {
-            return why("required");
-        }
-        (id_count <= 1 && !uses.too_many && required.count_ones() == uses.required).then_some(())
-    }
-
-    fn class(&mut self, set: &SchemaSet, t: TypeKey, value: &str) -> Class {
-        if let Some(c) = self.values.get(&t).and_then(|v| v.get(value)) {
-            return *c;
-        }
-        let c = match validate_simple_type(value, t, set) {
-            Ok(r) if plain_value(&r.typed_value) || plain_list(&r.typed_value) => Class::Plain,
-            Ok(r)
-                if r.typed_value.type_code == XmlTypeCode::Id
-                    && matches!(r.typed_value.value, XmlValueKind::Atomic(_)) =>
-            {
-                Class::Id
-            }
-            _ => Class::Unsure,
-        };
-        if self.value_count < MAX_VALUES && value.len() <= MAX_VALUE_LEN {
-            self.values.entry(t).or_default().insert(value.into(), c);
-            self.value_count += 1;
-        }
-        c
+        Some(self.facts.clone())
     }
 
     /// The automaton of `ct`'s content model (`None` when unsupported).
-    fn dfa(&mut self, set: &SchemaSet, ct: ComplexTypeKey) -> Option<Rc<Dfa>> {
-        if let Some(d) = self.dfas.get(&ct) {
+    fn dfa(&mut self, set: &SchemaSet, ct: ComplexTypeKey) -> Option<Arc<Dfa>> {
+        if let Some(d) = self.facts.dfas.get(&ct) {
             return d.clone();
         }
         let d = set
@@ -403,16 +613,15 @@ impl FastModel {
                 ContentModelMatcher::Nfa(nfa) => determinize(&nfa, &mut self.particles),
                 _ => why("dfa: matcher"),
             })
-            .map(Rc::new);
-        self.dfas.insert(ct, d.clone());
+            .map(Arc::new);
+        self.facts.dfas.insert(ct, d.clone());
+        self.changed = true;
         d
     }
 
-    // ── Learning ──────────────────────────────────────────────────────────
-
     /// Whether the uses of `ct` are known.
     pub(super) fn knows_uses(&self, ct: ComplexTypeKey) -> bool {
-        self.uses.contains_key(&ct)
+        self.facts.uses.contains_key(&ct)
     }
 
     /// Records the attribute uses of `ct`: (local, namespace, required) and the names of
@@ -446,7 +655,8 @@ impl FastModel {
                 u.constrained = true;
             }
         }
-        self.uses.insert(ct, out);
+        self.facts.uses.insert(ct, out);
+        self.changed = true;
     }
 
     /// Records that the runtime accepted `value` for the use `(local, ns)` of `ct`, of
@@ -460,7 +670,8 @@ impl FastModel {
         value: &str,
         plain: bool,
     ) {
-        let Some(u) = self
+        let facts = &mut self.facts;
+        let Some(u) = facts
             .uses
             .get_mut(&ct)
             .and_then(|u| u.by_name.get_mut(&(local.0, ns_raw(ns))))
@@ -468,11 +679,15 @@ impl FastModel {
             return;
         };
         match u.ty {
-            None => u.ty = Some(t),
+            None => {
+                u.ty = Some(t);
+                self.changed = true;
+            }
             // Never seen: a use has one type. Then trust nothing about it.
             Some(known) if known != t => {
                 u.constrained = true;
                 u.accepted.clear();
+                self.changed = true;
                 return;
             }
             Some(_) => {}
@@ -480,10 +695,11 @@ impl FastModel {
         if u.constrained
             && plain
             && value.len() <= MAX_VALUE_LEN
-            && self.value_count < MAX_VALUES
+            && facts.value_count < MAX_VALUES
             && u.accepted.insert(value.into())
         {
-            self.value_count += 1;
+            facts.value_count += 1;
+            self.changed = true;
         }
     }
 
@@ -506,7 +722,7 @@ impl FastModel {
 
     /// Learns from a run the full engine found entirely valid.
     pub(super) fn learn_valid(&mut self, set: &SchemaSet, doc: &Document, record: Record) {
-        if !self.enabled {
+        if !self.facts.enabled {
             return;
         }
         let mut names = Names {
@@ -514,8 +730,16 @@ impl FastModel {
             set,
             mapped: vec![None; doc.name_count()],
         };
-        for r in record.reserved {
-            self.reserved.insert(r);
+        for (root, local, ns, value) in record.reserved {
+            if self
+                .facts
+                .reserved
+                .entry((root, local, ns))
+                .or_default()
+                .insert(value)
+            {
+                self.changed = true;
+            }
         }
         let mut index: FxHashMap<NodeId, usize> = FxHashMap::default();
         for (i, s) in record.elements.iter().enumerate() {
@@ -552,8 +776,7 @@ impl FastModel {
                 let Some(cm) = doc.name_id(c).map(|id| names.get(id)) else {
                     break;
                 };
-                let Some(&(next, particle)) = dfa.step.get(&(state, cm.local.0, ns_raw(cm.ns)))
-                else {
+                let Some((next, particle)) = dfa.step(state, cm.local.0, ns_raw(cm.ns)) else {
                     break;
                 };
                 state = next;
@@ -568,19 +791,35 @@ impl FastModel {
     }
 
     fn learn_governing(&mut self, ctx: Ctx, xsi: &XsiKey, gov: Governing) {
-        match xsi {
-            Ok(None) => {
-                self.plain.entry(ctx).or_insert(gov);
-            }
+        let facts = &mut self.facts;
+        let new = match xsi {
+            Ok(None) => match facts.plain.entry(ctx) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(gov);
+                    if let Ctx::Particle(p) = ctx {
+                        let p = p as usize;
+                        if facts.by_particle.len() <= p {
+                            facts.by_particle.resize(p + 1, None);
+                        }
+                        facts.by_particle[p] = Some(gov);
+                    }
+                    true
+                }
+            },
             Ok(Some((ns, raw))) => {
-                self.typed
-                    .entry((ctx, ns_raw(*ns)))
-                    .or_default()
-                    .entry(raw.clone())
-                    .or_insert(gov);
+                let by_raw = facts.typed.entry((ctx, ns_raw(*ns))).or_default();
+                match by_raw.entry(raw.clone()) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(gov);
+                        true
+                    }
+                }
             }
-            Err(()) => {}
-        }
+            Err(()) => false,
+        };
+        self.changed |= new;
     }
 }
 
@@ -618,17 +857,7 @@ fn xsi_key(
         }
     }
     let Some(raw) = found else { return Ok(None) };
-    let ok_char = |c: char| !c.is_whitespace() && c != ':';
-    let (prefix, local) = match raw.split_once(':') {
-        Some((p, l)) => (Some(p), l),
-        None => (None, raw),
-    };
-    if local.is_empty()
-        || !local.chars().all(ok_char)
-        || prefix.is_some_and(|p| p.is_empty() || !p.chars().all(ok_char))
-    {
-        return Err(());
-    }
+    let (prefix, _) = split_qname(raw)?;
     let ns = match prefix {
         None => scope.default_ns,
         Some(p) => {
@@ -708,9 +937,10 @@ fn determinize(nfa: &NfaTable, particles: &mut FxHashMap<Term, u32>) -> Option<D
     let mut ids: FxHashMap<Vec<usize>, u32> = FxHashMap::default();
     let mut sets: Vec<Vec<usize>> = vec![start.clone()];
     ids.insert(start, 0);
-    let mut step = FxHashMap::default();
+    let mut steps: Vec<Vec<[u32; 4]>> = Vec::new();
     let mut i = 0;
     while i < sets.len() {
+        let mut edges = Vec::new();
         let current = sets[i].clone();
         for &(local, ns) in &alphabet {
             let mut targets = Vec::new();
@@ -749,14 +979,15 @@ fn determinize(nfa: &NfaTable, particles: &mut FxHashMap<Term, u32>) -> Option<D
             };
             let n = particles.len() as u32;
             let particle = *particles.entry(term).or_insert(n);
-            step.insert((i as u32, local, ns), (next, particle));
+            edges.push([local, ns, next, particle]);
         }
+        steps.push(edges);
         i += 1;
     }
     let accept = sets.iter().map(|s| s.contains(&accept_state)).collect();
     Some(Dfa {
         start: 0,
         accept,
-        step,
+        steps,
     })
 }

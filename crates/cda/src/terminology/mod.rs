@@ -18,6 +18,7 @@
 //! dropping `<OID>.csv` files in that folder.
 
 use crate::xml::{Document, NodeId, NodeKind};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -107,8 +108,8 @@ pub struct TerminologyReport {
 
 #[derive(Debug, Default)]
 struct CodeList {
-    by_version: HashMap<String, HashSet<String>>,
-    any: HashSet<String>,
+    by_version: FxHashMap<String, FxHashSet<String>>,
+    any: FxHashSet<String>,
 }
 
 /// Terminology data, loaded once and shared across threads.
@@ -379,6 +380,9 @@ fn read_list(path: &Path) -> Result<CodeList, TerminologyError> {
 
 /// RFC 4180 CSV (quoted fields may hold commas, quotes and newlines).
 pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    if !text.contains('"') {
+        return parse_plain_csv(text);
+    }
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut cell = String::new();
@@ -407,9 +411,59 @@ pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
+/// [`parse_csv`] of a text without any quote (the common case of the code lists), by
+/// splitting lines and cells: same rows, `\r` dropped wherever it is.
+fn parse_plain_csv(text: &str) -> Vec<Vec<String>> {
+    let row = |line: &str| -> Vec<String> {
+        line.split(',')
+            .map(|c| {
+                if c.contains('\r') {
+                    c.replace('\r', "")
+                } else {
+                    c.to_owned()
+                }
+            })
+            .collect()
+    };
+    let mut rows = Vec::new();
+    let mut lines = text.split('\n');
+    let last = lines.next_back().unwrap_or("");
+    for line in lines {
+        rows.push(row(line));
+    }
+    // The text after the last newline is a row unless nothing but `\r`s is left.
+    if last.bytes().any(|b| b != b'\r') {
+        rows.push(row(last));
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_without_quotes_reads_like_the_general_reader() {
+        // The general reader, forced by a quote in a cell of its own line.
+        let general = |t: &str| {
+            let mut v = parse_csv(&format!("\"q\"\n{t}"));
+            v.remove(0);
+            v
+        };
+        for t in [
+            "",
+            "\n",
+            "a,b\n",
+            "a,b",
+            "a,b\r\nc,d\r\n",
+            "a,,b\n\n,c\n\r",
+            "x\ry,z\r\n\r",
+            "version,code,description\n1,X,y z\n2,Y,\n",
+        ] {
+            assert_eq!(parse_plain_csv(t), general(t), "{t:?}");
+            assert_eq!(parse_csv(t), general(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn csv_quotes() {

@@ -266,4 +266,9 @@ pub enum Ast {
     TreatAs(Box<Ast>, SeqType),
     CastAs(Box<Ast>, AtomicType, bool),
     CastableAs(Box<Ast>, AtomicType, bool),
+    /// A predicate whose value depends on the context node's name alone (e.g.
+    /// `contains(local-name(), 'Organization')`), marked at compile time so that it is
+    /// evaluated once per distinct name of a document. The `u32` is the process-wide id of
+    /// its form (equal expressions share it; see `xpath::names`).
+    NameOnly(u32, Box<Ast>),
 }

@@ -32,6 +32,10 @@ pub struct Env<'a> {
     prefix_sets: Vec<(u32, u32)>,
     /// The memoised node-sets' nodes, one set after the other.
     prefix_nodes: Vec<NodeRef>,
+    /// Results of name-only predicates ([`Ast::NameOnly`]) by their id, per name of the
+    /// document: `table[raw name index]` (the last slot: nodes without a name) is 0 when not
+    /// computed yet, else 1 + the boolean.
+    name_memo: FxHashMap<u32, Vec<u8>>,
 }
 
 /// The input and the memo id (see [`Step::Axis`]) of one plain axis step of a path. The input
@@ -97,6 +101,7 @@ impl<'a> Env<'a> {
             prefixes: FxHashMap::with_capacity_and_hasher(1024, Default::default()),
             prefix_sets: Vec::new(),
             prefix_nodes: Vec::new(),
+            name_memo: FxHashMap::default(),
         }
     }
 
@@ -290,6 +295,7 @@ impl<'a> Env<'a> {
                 Ok(bool_seq(result))
             }
             Ast::Call(func, args, re) => self.call(*func, args, re.as_deref(), f),
+            Ast::NameOnly(..) => Ok(bool_seq(self.eval_bool(ast, f)?)),
             Ast::InstanceOf(e, t) => {
                 let s = self.eval(e, f)?;
                 Ok(bool_seq(self.instance_of(&s, t)))
@@ -344,6 +350,9 @@ impl<'a> Env<'a> {
     /// `nodes = 'literal'` / `nodes != 'literal'` without allocating the nodes' strings
     /// (untypedAtomic against xs:string compares as strings).
     fn fast_string_compare(&mut self, op: CmpOp, l: &Ast, r: &Ast, f: &Focus) -> R<Option<bool>> {
+        if let Some(b) = self.var_string_compare(op, l, r)? {
+            return Ok(Some(b));
+        }
         let (nodes, lit) = match (l, r) {
             (e, Ast::Literal(Atomic::String(s))) | (Ast::Literal(Atomic::String(s)), e)
                 if matches!(op, CmpOp::Eq | CmpOp::Ne) && matches!(e, Ast::Path { .. }) =>
@@ -404,6 +413,41 @@ impl<'a> Env<'a> {
                 Ok(Some(false))
             }
         }
+    }
+
+    /// `$var = 'literal'` / `$var != 'literal'` (either side) on the variable's value in
+    /// place: no copy of the sequence, no string allocated for its nodes. Same results and
+    /// errors, in the same order, as the general comparison of the atomized operands.
+    fn var_string_compare(&self, op: CmpOp, l: &Ast, r: &Ast) -> R<Option<bool>> {
+        if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return Ok(None);
+        }
+        let (name, lit, lit_left) = match (l, r) {
+            (Ast::Var(n), Ast::Literal(Atomic::String(s))) => (n, s, false),
+            (Ast::Literal(Atomic::String(s)), Ast::Var(n)) => (n, s, true),
+            _ => return Ok(None),
+        };
+        let eq = op == CmpOp::Eq;
+        let value = Rc::clone(self.var_ref(name)?);
+        let doc = self.doc;
+        for item in value.iter() {
+            let hit = match item {
+                Item::Node(n) => (node_string(doc, *n) == lit.as_str()) == eq,
+                Item::Atomic(Atomic::String(x) | Atomic::Untyped(x)) => (x == lit) == eq,
+                Item::Atomic(a) => {
+                    let lit = Atomic::String(lit.clone());
+                    if lit_left {
+                        general_compare(op, &lit, a)?
+                    } else {
+                        general_compare(op, a, &lit)?
+                    }
+                }
+            };
+            if hit {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
     }
 
     fn for_each(
@@ -762,6 +806,41 @@ impl<'a> Env<'a> {
         Ok(PathOut::Nodes(current))
     }
 
+    /// [`Env::filter_tail`] for a name-only predicate: one memo table for the whole list.
+    fn filter_by_name(&mut self, v: &mut Vec<NodeRef>, s0: usize, id: u32, inner: &Ast) -> R<()> {
+        let size = v.len() - s0;
+        let mut table = self.name_memo.remove(&id).unwrap_or_default();
+        let mut w = s0;
+        let mut result = Ok(());
+        for i in 0..size {
+            let n = v[s0 + i];
+            let focus = Focus {
+                item: Some(Item::Node(n)),
+                pos: i + 1,
+                size,
+            };
+            let keep = match self.name_slot(&focus) {
+                Some(slot) => self.name_only(&mut table, slot, inner, &focus),
+                None => self.eval_bool(inner, &focus),
+            };
+            match keep {
+                Ok(true) => {
+                    v[w] = n;
+                    w += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.name_memo.insert(id, table);
+        result?;
+        v.truncate(w);
+        Ok(())
+    }
+
     /// Applies a predicate to `v[s0..]` (one context node's step result, in axis order), in
     /// place.
     fn filter_tail(&mut self, v: &mut Vec<NodeRef>, s0: usize, pred: &Ast) -> R<()> {
@@ -779,6 +858,11 @@ impl<'a> Env<'a> {
                 v.truncate(s0);
             }
             return Ok(());
+        }
+        if let Ast::NameOnly(id, inner) = pred {
+            if *id != NO_MEMO {
+                return self.filter_by_name(v, s0, *id, inner);
+            }
         }
         let boolean = is_boolean(pred);
         let mut w = s0;
@@ -828,6 +912,15 @@ impl<'a> Env<'a> {
                 })
             }
             Ast::Call(Func::Not, args, _) => Ok(!self.eval_bool(&args[0], f)?),
+            Ast::NameOnly(id, inner) => {
+                let Some(slot) = self.name_slot(f).filter(|_| *id != NO_MEMO) else {
+                    return self.eval_bool(inner, f);
+                };
+                let mut table = self.name_memo.remove(id).unwrap_or_default();
+                let r = self.name_only(&mut table, slot, inner, f);
+                self.name_memo.insert(*id, table);
+                r
+            }
             Ast::Call(Func::Boolean, args, _) => self.eval_bool(&args[0], f),
             Ast::Call(Func::True, ..) => Ok(true),
             Ast::Call(Func::False, ..) => Ok(false),
@@ -862,6 +955,34 @@ impl<'a> Env<'a> {
                 ebv(&s)
             }
         }
+    }
+
+    /// The memo slot of the context node's name for a name-only predicate: its name's index
+    /// in the document's name table, or the table's length for a node without a name;
+    /// `None` when the context item is not a node.
+    fn name_slot(&self, f: &Focus) -> Option<usize> {
+        let raw = match &f.item {
+            Some(Item::Node(NodeRef::Node(n))) => self.doc.name_id(*n),
+            Some(Item::Node(NodeRef::Attr(a))) => Some(self.doc.attr_name_id(*a)),
+            _ => return None,
+        };
+        Some(raw.map_or(self.doc.name_count(), |r| r.index()))
+    }
+
+    /// A name-only predicate's value for the name in `slot`, from `table` (the predicate's
+    /// memo, see `name_memo`) or evaluated and recorded there.
+    fn name_only(&mut self, table: &mut Vec<u8>, slot: usize, inner: &Ast, f: &Focus) -> R<bool> {
+        if let Some(&v) = table.get(slot).filter(|&&v| v != 0) {
+            return Ok(v == 2);
+        }
+        let b = self.eval_bool(inner, f)?;
+        if table.len() <= slot {
+            table.resize(self.doc.name_count() + 1, 0);
+        }
+        if let Some(v) = table.get_mut(slot) {
+            *v = 1 + u8::from(b);
+        }
+        Ok(b)
     }
 
     /// Evaluates `e`, keeping the nodes of a path as plain [`NodeRef`]s.
@@ -1361,7 +1482,7 @@ enum PathOut {
 /// means its effective boolean value (never a position).
 fn is_boolean(e: &Ast) -> bool {
     match e {
-        Ast::Or(..) | Ast::And(..) | Ast::General(..) => true,
+        Ast::Or(..) | Ast::And(..) | Ast::General(..) | Ast::NameOnly(..) => true,
         Ast::Path { steps, .. } => matches!(steps.last(), Some(Step::Axis { .. })),
         Ast::Call(func, ..) => matches!(
             func,

@@ -32,6 +32,22 @@ pub fn step_memo_id(axis: Axis, test: &NodeTest, preds: &[Ast]) -> u32 {
     *t.entry(form).or_insert(next)
 }
 
+/// The id of a name-only predicate (see [`super::ast::Ast::NameOnly`]): equal expressions
+/// (same derived `Debug` form) get equal ids, so that their per-document results are shared.
+pub fn name_only_id(inner: &Ast) -> u32 {
+    let form = format!("{inner:?}");
+    static T: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    let mut t = T
+        .get_or_init(|| Mutex::new(HashMap::default()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Past 2^32 - 1 forms (more than memory holds), new forms get NO_MEMO: not memoised.
+    match u32::try_from(t.len()) {
+        Ok(next) if next != NO_MEMO => *t.entry(form).or_insert(next),
+        _ => t.get(&form).copied().unwrap_or(NO_MEMO),
+    }
+}
+
 /// The id of no name: never equal to the id of a name test.
 pub const NO_NAME: u32 = u32::MAX;
 

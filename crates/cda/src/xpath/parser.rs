@@ -254,7 +254,139 @@ pub fn parse(src: &str, namespaces: &HashMap<String, String>) -> Result<Ast, XPa
             message: format!("expression nested deeper than {MAX_AST_DEPTH} levels"),
         });
     }
+    let mut e = e;
+    mark_name_only(&mut e);
     Ok(e)
+}
+
+/// Wraps every predicate whose value depends on the context node's name alone in
+/// [`Ast::NameOnly`] (see [`name_only`]).
+fn mark_name_only(a: &mut Ast) {
+    let preds = |preds: &mut Vec<Ast>| {
+        for p in preds.iter_mut() {
+            if name_only(p) {
+                let inner = std::mem::replace(p, Ast::ContextItem);
+                let id = super::names::name_only_id(&inner);
+                *p = Ast::NameOnly(id, Box::new(inner));
+            } else {
+                mark_name_only(p);
+            }
+        }
+    };
+    match a {
+        Ast::Literal(_) | Ast::Var(_) | Ast::ContextItem | Ast::NameOnly(..) => {}
+        Ast::Path { steps, .. } => {
+            for s in steps {
+                match s {
+                    Step::Axis { preds: p, .. } => preds(p),
+                    Step::Filter { expr, preds: p } => {
+                        mark_name_only(expr);
+                        preds(p);
+                    }
+                }
+            }
+        }
+        Ast::Filter(e, p) => {
+            mark_name_only(e);
+            preds(p);
+        }
+        Ast::Sequence(v) | Ast::Call(_, v, _) => v.iter_mut().for_each(mark_name_only),
+        Ast::Or(l, r)
+        | Ast::And(l, r)
+        | Ast::General(_, l, r)
+        | Ast::Value(_, l, r)
+        | Ast::NodeCompare(_, l, r)
+        | Ast::Range(l, r)
+        | Ast::Arith(_, l, r)
+        | Ast::Set(_, l, r) => {
+            mark_name_only(l);
+            mark_name_only(r);
+        }
+        Ast::Negate(e)
+        | Ast::InstanceOf(e, _)
+        | Ast::TreatAs(e, _)
+        | Ast::CastAs(e, ..)
+        | Ast::CastableAs(e, ..) => mark_name_only(e),
+        Ast::If(c, t, e) => {
+            mark_name_only(c);
+            mark_name_only(t);
+            mark_name_only(e);
+        }
+        Ast::For(b, body) => {
+            b.iter_mut().for_each(|(_, e)| mark_name_only(e));
+            mark_name_only(body);
+        }
+        Ast::Quantified { bindings, test, .. } => {
+            bindings.iter_mut().for_each(|(_, e)| mark_name_only(e));
+            mark_name_only(test);
+        }
+    }
+}
+
+/// True when `p`, as a predicate, is a boolean whose value depends on the context node's
+/// name alone: built from `local-name()`, `name()`, `namespace-uri()` of the context node,
+/// literals, comparisons, `and`/`or` and pure string functions (never a number, which would
+/// be a position).
+pub(crate) fn name_only(p: &Ast) -> bool {
+    let boolean_top = matches!(
+        p,
+        Ast::And(..) | Ast::Or(..) | Ast::General(..) | Ast::Value(..)
+    ) || matches!(
+        p,
+        Ast::Call(
+            Func::Not | Func::Boolean | Func::Contains | Func::StartsWith | Func::EndsWith,
+            ..
+        )
+    );
+    boolean_top && uses_name(p) && name_pure(p)
+}
+
+/// Any call of a name function on the context node.
+fn uses_name(a: &Ast) -> bool {
+    match a {
+        Ast::Call(Func::LocalName | Func::Name | Func::NamespaceUri, args, _) => {
+            matches!(args.as_slice(), [] | [Ast::ContextItem])
+        }
+        Ast::Call(_, args, _) => args.iter().any(uses_name),
+        Ast::Or(l, r) | Ast::And(l, r) | Ast::General(_, l, r) | Ast::Value(_, l, r) => {
+            uses_name(l) || uses_name(r)
+        }
+        _ => false,
+    }
+}
+
+/// Built only from what [`name_only`] allows.
+fn name_pure(a: &Ast) -> bool {
+    match a {
+        Ast::Literal(_) => true,
+        Ast::Call(Func::LocalName | Func::Name | Func::NamespaceUri, args, _) => {
+            matches!(args.as_slice(), [] | [Ast::ContextItem])
+        }
+        // Functions of their arguments only (with arguments: without, some read the context).
+        Ast::Call(
+            Func::Contains
+            | Func::StartsWith
+            | Func::EndsWith
+            | Func::Not
+            | Func::Boolean
+            | Func::Concat
+            | Func::UpperCase
+            | Func::LowerCase
+            | Func::Substring
+            | Func::SubstringBefore
+            | Func::SubstringAfter
+            | Func::StringLength
+            | Func::NormalizeSpace
+            | Func::Translate,
+            args,
+            _,
+        ) => !args.is_empty() && args.iter().all(name_pure),
+        Ast::Call(Func::True | Func::False, args, _) => args.is_empty(),
+        Ast::Or(l, r) | Ast::And(l, r) | Ast::General(_, l, r) | Ast::Value(_, l, r) => {
+            name_pure(l) && name_pure(r)
+        }
+        _ => false,
+    }
 }
 
 struct Parser<'a> {
@@ -1056,7 +1188,8 @@ pub fn ast_depth(a: &Ast) -> usize {
         | Ast::InstanceOf(e, _)
         | Ast::TreatAs(e, _)
         | Ast::CastAs(e, ..)
-        | Ast::CastableAs(e, ..) => ast_depth(e),
+        | Ast::CastableAs(e, ..)
+        | Ast::NameOnly(_, e) => ast_depth(e),
         Ast::If(c, t, e) => ast_depth(c).max(ast_depth(t)).max(ast_depth(e)),
         Ast::For(b, body) => max(&mut b.iter().map(|(_, e)| ast_depth(e))).max(ast_depth(body)),
         Ast::Quantified { bindings, test, .. } => {
@@ -1110,7 +1243,9 @@ fn position_free(p: &Ast) -> bool {
         Ast::And(..) | Ast::Or(..) | Ast::General(..) | Ast::Value(..) | Ast::NodeCompare(..) => {
             true
         }
-        Ast::Quantified { .. } | Ast::InstanceOf(..) | Ast::CastableAs(..) => true,
+        Ast::Quantified { .. } | Ast::InstanceOf(..) | Ast::CastableAs(..) | Ast::NameOnly(..) => {
+            true
+        }
         Ast::Call(f, ..) => matches!(
             f,
             Func::Not
@@ -1156,7 +1291,8 @@ fn uses_focus_size(a: &Ast) -> bool {
         | Ast::InstanceOf(e, _)
         | Ast::TreatAs(e, _)
         | Ast::CastAs(e, ..)
-        | Ast::CastableAs(e, ..) => uses_focus_size(e),
+        | Ast::CastableAs(e, ..)
+        | Ast::NameOnly(_, e) => uses_focus_size(e),
         Ast::If(c, t, e) => uses_focus_size(c) || uses_focus_size(t) || uses_focus_size(e),
         Ast::For(b, body) => b.iter().any(|(_, e)| uses_focus_size(e)) || uses_focus_size(body),
         Ast::Quantified { bindings, test, .. } => {

@@ -395,3 +395,171 @@ fn evaluate_bool_agrees_with_ebv() {
         assert_eq!(fast, slow, "{src}");
     }
 }
+
+/// Whether a predicate of the (first) step of `src` was marked name-only.
+fn first_pred_is_name_only(src: &str) -> bool {
+    let x = XPath::compile(src, &ns()).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let ast::Ast::Path { steps, .. } = x.ast() else {
+        panic!("{src}: not a path");
+    };
+    steps.iter().any(|s| match s {
+        ast::Step::Axis { preds, .. } | ast::Step::Filter { preds, .. } => {
+            preds.iter().any(|p| matches!(p, ast::Ast::NameOnly(..)))
+        }
+    })
+}
+
+#[test]
+fn name_only_predicates_are_marked_only_when_they_read_nothing_but_the_name() {
+    for src in [
+        "//*[contains(local-name(), 'Organization')]",
+        "//*[local-name() = 'code' or name() = 'id']",
+        "//*[starts-with(name(.), 'hl7') and namespace-uri() != '']",
+        "//@*[not(ends-with(local-name(), 'Code'))]",
+        "//*[upper-case(local-name()) eq 'CODE']",
+    ] {
+        assert!(first_pred_is_name_only(src), "{src}");
+    }
+    for src in [
+        // A number is a position.
+        "//*[string-length(local-name())]",
+        // Reads more than the name.
+        "//*[contains(., 'x')]",
+        "//*[local-name(..) = 'entry']",
+        "//*[local-name() = $v]",
+        "//*[contains(local-name(), 'a') and @code]",
+        "//*[string-length() > 3 and local-name() = 'code']",
+        "//*[position() = 1 and local-name() = 'code']",
+        // Nothing to memoise.
+        "//*[true()]",
+    ] {
+        assert!(!first_pred_is_name_only(src), "{src}");
+    }
+}
+
+#[test]
+fn name_only_predicates_give_the_results_of_plain_evaluation() {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    // Each name-only predicate P against the same test made opaque to the marking by
+    // `and (. or true())` (always true, reads the context node): same nodes, also when the
+    // memo is reused by a second evaluation in the same environment and by an equal
+    // expression compiled separately.
+    for p in [
+        "contains(local-name(), 'o')",
+        "local-name() = 'code' or name() = 'id'",
+        "starts-with(name(), 'x')",
+        "namespace-uri() = 'urn:hl7-org:v3'",
+        "local-name() = ''",
+        "not(contains(local-name(), 'e'))",
+        "ends-with(local-name(), 'ion')",
+    ] {
+        for axis in ["//*", "//node()", "//@*", "/descendant-or-self::node()"] {
+            let marked = format!("{axis}[{p}]");
+            let plain = format!("{axis}[({p}) and (. or true())]");
+            assert!(first_pred_is_name_only(&marked), "{marked}");
+            assert!(!first_pred_is_name_only(&plain), "{plain}");
+            let x = XPath::compile(&marked, &ns()).unwrap();
+            let again = XPath::compile(&marked, &ns()).unwrap();
+            let y = XPath::compile(&plain, &ns()).unwrap();
+            let mut env = Env::new(&doc);
+            let want = y.evaluate(&mut env, &ctx).unwrap();
+            let got = x.evaluate(&mut env, &ctx).unwrap();
+            let got2 = x.evaluate(&mut env, &ctx).unwrap();
+            let got3 = again.evaluate(&mut env, &ctx).unwrap();
+            assert_eq!(got, want, "{marked}");
+            assert_eq!(got2, want, "{marked} (memo)");
+            assert_eq!(got3, want, "{marked} (compiled again)");
+            // As a boolean, in a fresh environment.
+            let mut env = Env::new(&doc);
+            assert_eq!(
+                x.evaluate_bool(&mut env, &ctx).unwrap(),
+                !want.is_empty(),
+                "{marked}"
+            );
+        }
+    }
+}
+
+#[test]
+fn variable_string_comparisons_match_the_general_comparison() {
+    let doc = parse(DOC.as_bytes()).unwrap();
+    let ctx = Focus::node(NodeRef::Node(doc.document_element().unwrap()));
+    let codes = XPath::compile("//hl7:code/@code", &ns())
+        .unwrap()
+        .evaluate_on(&doc)
+        .unwrap();
+    let elements = XPath::compile("//hl7:given | //hl7:family", &ns())
+        .unwrap()
+        .evaluate_on(&doc)
+        .unwrap();
+    let values: Vec<(&str, Sequence)> = vec![
+        ("empty", Vec::new()),
+        ("attributes", codes),
+        ("elements", elements),
+        (
+            "strings",
+            vec![
+                Item::Atomic(Atomic::String("a".into())),
+                Item::Atomic(Atomic::Untyped("Rossi".into())),
+            ],
+        ),
+        ("integer", vec![Item::Atomic(Atomic::Integer(1))]),
+        (
+            "string then integer",
+            vec![
+                Item::Atomic(Atomic::String("Rossi".into())),
+                Item::Atomic(Atomic::Integer(1)),
+            ],
+        ),
+    ];
+    for (what, value) in &values {
+        for lit in ["Rossi", "18723-7", "a", "", "zzz"] {
+            for (fast, slow) in [
+                (format!("$v = '{lit}'"), format!("$v = concat('{lit}', '')")),
+                (format!("'{lit}' = $v"), format!("concat('{lit}', '') = $v")),
+                (
+                    format!("$v != '{lit}'"),
+                    format!("$v != concat('{lit}', '')"),
+                ),
+                (
+                    format!("'{lit}' != $v"),
+                    format!("concat('{lit}', '') != $v"),
+                ),
+            ] {
+                let run = |src: &str| {
+                    let x = XPath::compile(src, &ns()).unwrap();
+                    let mut env = Env::new(&doc);
+                    env.bind("v".into(), value.clone());
+                    let b = x.evaluate_bool(&mut env, &ctx).map_err(|e| e.to_string());
+                    let s = x
+                        .evaluate(&mut env, &ctx)
+                        .and_then(|s| ebv(&s))
+                        .map_err(|e| e.to_string());
+                    assert_eq!(b, s, "{src} on {what}");
+                    b
+                };
+                assert_eq!(run(&fast), run(&slow), "{fast} on {what}");
+            }
+        }
+    }
+    // An unbound variable or one whose evaluation failed: the same error either way.
+    let x = XPath::compile("$nope = 'a'", &ns()).unwrap();
+    let mut env = Env::new(&doc);
+    assert!(x.evaluate_bool(&mut env, &ctx).is_err());
+    env.bind_error(
+        "bad".into(),
+        XPathError::Dynamic {
+            code: "FOER0000".into(),
+            message: "x".into(),
+        },
+    );
+    let x = XPath::compile("'a' = $bad", &ns()).unwrap();
+    assert_eq!(
+        x.evaluate_bool(&mut env, &ctx).unwrap_err(),
+        XPathError::Dynamic {
+            code: "FOER0000".into(),
+            message: "x".into()
+        }
+    );
+}

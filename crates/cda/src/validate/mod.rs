@@ -26,7 +26,8 @@ use crate::terminology::{Terminology, TerminologyError, TerminologyReport};
 use crate::xml::{Document, NodeKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The gateway's outcome names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -122,6 +123,33 @@ impl Verdict {
     }
 }
 
+/// Time one document spent in each stage, measured by [`RuleSet::validate_timed`] (for the
+/// CLI's hidden `--timings` report). A stage includes the one-time work it triggers: the XSD
+/// set compiled on first use (once, shared by every thread), a schematron compiled on first
+/// use.
+#[doc(hidden)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StageTimes {
+    pub parse: Duration,
+    pub xsd: Duration,
+    pub schematron: Duration,
+    pub terminology: Duration,
+}
+
+/// Stopwatch over the stages of one document; does nothing when not asked for.
+struct Lap<'a>(Option<(&'a mut StageTimes, Instant)>);
+
+impl Lap<'_> {
+    /// Adds the time since the previous lap to the field `f` picks.
+    fn lap(&mut self, f: fn(&mut StageTimes) -> &mut Duration) {
+        if let Some((t, last)) = &mut self.0 {
+            let now = Instant::now();
+            *f(t) += now - *last;
+            *last = now;
+        }
+    }
+}
+
 /// Problems with the rule set itself (not with a document).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RulesError {
@@ -156,6 +184,8 @@ pub struct RuleSet {
     by_root: HashMap<String, usize>,
     entries: Vec<SchematronEntry>,
     terminology: Option<Terminology>,
+    /// One-time loads and compilations (what, how long), for [`RuleSet::load_times`].
+    load_times: Mutex<Vec<(String, Duration)>>,
 }
 
 impl RuleSet {
@@ -207,13 +237,16 @@ impl RuleSet {
                 }
             }
         }
+        let started = Instant::now();
         let terminology = Terminology::load(dir)?;
+        let load_times = Mutex::new(vec![("terminology load".to_owned(), started.elapsed())]);
         Ok(RuleSet {
             dir: dir.to_path_buf(),
             xsd_sets,
             by_root,
             entries,
             terminology,
+            load_times,
         })
     }
 
@@ -246,24 +279,73 @@ impl RuleSet {
         Ok(())
     }
 
+    /// One-time work done so far, in order: (what, how long): each XSD set's compilation
+    /// (once, shared by every thread) and each schematron's.
+    #[doc(hidden)]
+    pub fn load_times(&self) -> Vec<(String, Duration)> {
+        self.load_times
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+
+    fn record_load(&self, what: impl FnOnce() -> String, started: Instant) {
+        let took = started.elapsed();
+        if let Ok(mut t) = self.load_times.lock() {
+            t.push((what(), took));
+        }
+    }
+
     fn xsd(&self, ext: &str) -> Result<Arc<xsd::XsdSet>, String> {
         let Some((path, cell)) = self.xsd_sets.get(ext) else {
             return Err(format!("no XSD set {ext}"));
         };
-        cell.get_or_init(|| xsd::XsdSet::load(path).map(Arc::new))
-            .clone()
+        cell.get_or_init(|| {
+            let started = Instant::now();
+            let set = xsd::XsdSet::load(path).map(Arc::new);
+            self.record_load(|| format!("xsd {ext} compile"), started);
+            set
+        })
+        .clone()
     }
 
     fn schema(&self, i: usize) -> Result<Arc<Schema>, SchematronError> {
         let e = &self.entries[i];
         e.compiled
-            .get_or_init(|| Schema::load(&e.path).map(Arc::new))
+            .get_or_init(|| {
+                let started = Instant::now();
+                let schema = Schema::load(&e.path).map(Arc::new);
+                self.record_load(
+                    || {
+                        let file = e.path.file_name().unwrap_or_default();
+                        format!("schematron {} compile", file.to_string_lossy())
+                    },
+                    started,
+                );
+                schema
+            })
             .clone()
     }
 
     /// Judges a document given as bytes.
     pub fn validate(&self, bytes: &[u8]) -> Result<Verdict, RulesError> {
-        let doc = match crate::xml::parse(bytes) {
+        self.validate_laps(bytes, Lap(None))
+    }
+
+    /// [`RuleSet::validate`], adding the time spent in each stage to `times`.
+    #[doc(hidden)]
+    pub fn validate_timed(
+        &self,
+        bytes: &[u8],
+        times: &mut StageTimes,
+    ) -> Result<Verdict, RulesError> {
+        self.validate_laps(bytes, Lap(Some((times, Instant::now()))))
+    }
+
+    fn validate_laps(&self, bytes: &[u8], mut lap: Lap<'_>) -> Result<Verdict, RulesError> {
+        let parsed = crate::xml::parse(bytes);
+        lap.lap(|t| &mut t.parse);
+        let doc = match parsed {
             Ok(d) => d,
             Err(e) => {
                 let mut v = Verdict::new(Outcome::SyntaxError);
@@ -271,13 +353,13 @@ impl RuleSet {
                 return Ok(v);
             }
         };
-        self.judge(&doc, Some(bytes))
+        self.judge(&doc, Some(bytes), lap)
     }
 
     /// Judges a parsed document whose source bytes are no longer at hand: the XSD stage is
     /// skipped (and listed in [`Verdict::not_checked`]).
     pub fn validate_document(&self, doc: &Document) -> Result<Verdict, RulesError> {
-        self.judge(doc, None)
+        self.judge(doc, None, Lap(None))
     }
 
     /// The XSD stage alone, for benchmarks and cross-checks: the errors (`line,column message`,
@@ -336,7 +418,7 @@ impl RuleSet {
     }
 
     /// (documents the XSD fast verdict answered, documents it handed to the full engine)
-    /// on this thread, over the XSD sets loaded so far.
+    /// on every thread, over the XSD sets loaded so far.
     #[doc(hidden)]
     pub fn xsd_fast_counts(&self) -> (u64, u64) {
         let mut total = (0, 0);
@@ -369,7 +451,12 @@ impl RuleSet {
         errors.map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
     }
 
-    fn judge(&self, doc: &Document, bytes: Option<&[u8]>) -> Result<Verdict, RulesError> {
+    fn judge(
+        &self,
+        doc: &Document,
+        bytes: Option<&[u8]>,
+        mut lap: Lap<'_>,
+    ) -> Result<Verdict, RulesError> {
         let mut v = Verdict::new(Outcome::Ok);
         v.type_id_extension = first_attr(doc, "typeid", "extension");
         v.template_id_root = first_attr(doc, "templateid", "root");
@@ -388,6 +475,7 @@ impl RuleSet {
         match bytes.filter(|_| has_xsd) {
             Some(bytes) => {
                 v.xsd_errors = self.xsd_stage(&ext, doc, bytes, false)?;
+                lap.lap(|t| &mut t.xsd);
                 if !v.xsd_errors.is_empty() {
                     v.set(Outcome::SyntaxError);
                     return Ok(v);
@@ -438,6 +526,7 @@ impl RuleSet {
                 return Ok(v);
             }
         }
+        lap.lap(|t| &mut t.schematron);
         if !v.failed_asserts.is_empty() {
             v.set(Outcome::SemanticError);
             return Ok(v);
@@ -455,6 +544,7 @@ impl RuleSet {
                     v.vocabulary_error = Some(r.message());
                 }
                 v.terminology = Some(report);
+                lap.lap(|t| &mut t.terminology);
             }
         }
         Ok(v)

@@ -257,7 +257,7 @@ pub(crate) fn embedded_file(cda_xml: &[u8]) -> Result<Stream> {
     sd.set("Type", Object::Name(b"EmbeddedFile".to_vec()));
     sd.set("Subtype", Object::Name(b"application/xml".to_vec()));
     sd.set("Params", params);
-    crate::flate::stream(sd, cda_xml.to_vec())
+    crate::flate::stream(sd, cda_xml.to_vec(), crate::flate::Level::Fast)
         .map_err(|e| Error::Malformed(format!("cannot compress the CDA: {e}")))
 }
 

@@ -496,7 +496,11 @@ fn render(xml: &[u8], when: time::OffsetDateTime, attach: bool) -> Result<Vec<u8
             content.extend_from_slice(b"> Tj ET\n");
         }
         digest.update(&content);
-        let content_id = doc.add_object(crate::flate::stream(dictionary! {}, content)?);
+        let content_id = doc.add_object(crate::flate::stream(
+            dictionary! {},
+            content,
+            crate::flate::Level::Fast,
+        )?);
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
             "MediaBox" => vec![0.into(), 0.into(), Object::Real(PAGE_W), Object::Real(PAGE_H)],
@@ -636,6 +640,7 @@ fn embed_font(
     let to_unicode = doc.add_object(crate::flate::stream(
         dictionary! {},
         to_unicode_cmap(&by_cid),
+        crate::flate::Level::Fast,
     )?);
     let font_id = doc.add_object(dictionary! {
         "Type" => "Font", "Subtype" => "Type0",
@@ -666,7 +671,11 @@ fn font_program(face: &Face, remapper: &subsetter::GlyphRemapper) -> Result<Stre
     let program = subsetter::subset(face.font.data, 0, remapper)
         .map_err(|e| Error::Malformed(format!("font subset of {}: {e}", face.font.ps_name)))?;
     let program_len = program.len() as i64;
-    let stream = crate::flate::stream(dictionary! { "Length1" => program_len }, program)?;
+    let stream = crate::flate::stream(
+        dictionary! { "Length1" => program_len },
+        program,
+        crate::flate::Level::Default,
+    )?;
     if let Ok(mut c) = cache.lock() {
         if c.len() >= MAX_CACHED {
             c.clear();
@@ -768,7 +777,11 @@ fn icc_stream() -> Result<Stream> {
     if let Some(s) = ICC.get() {
         return Ok(s.clone());
     }
-    let stream = crate::flate::stream(dictionary! { "N" => 3 }, srgb_icc()?)?;
+    let stream = crate::flate::stream(
+        dictionary! { "N" => 3 },
+        srgb_icc()?,
+        crate::flate::Level::Default,
+    )?;
     Ok(ICC.get_or_init(|| stream).clone())
 }
 

@@ -106,7 +106,7 @@ pub struct Document<'a> {
 
 /// The client.
 pub struct GatewayClient {
-    http: reqwest::blocking::Client,
+    http: Http,
     base_url: String,
     audience: String,
     signer: Signer,
@@ -186,12 +186,7 @@ impl GatewayClient {
         timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<GatewayClient, ClientError> {
-        let http = reqwest::blocking::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(timeout)
-            .connect_timeout(connect_timeout)
-            .build()
-            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        let http = Http::new(tls, timeout, connect_timeout)?;
         Ok(GatewayClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -296,57 +291,56 @@ impl GatewayClient {
             )?;
             let method = reqwest::Method::from_bytes(operation.method().as_bytes())
                 .map_err(|e| ClientError::Setup(e.to_string()))?;
-            let mut request = self
-                .http
-                .request(method, self.url(operation, id))
-                .bearer_auth(&tokens.authorization)
-                .header(FSE_JWT_SIGNATURE, &tokens.signature)
-                .header(
-                    reqwest::header::ACCEPT,
-                    "application/json, application/problem+json",
-                );
-            request = match &body {
-                Body::None => request,
-                Body::Json(json) => request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(json.clone()),
+            let url = self.url(operation, id);
+            let (content_type, payload) = match &body {
+                Body::None => (None, None),
+                Body::Json(json) => (
+                    Some("application/json".to_owned()),
+                    Some(json.clone().into()),
+                ),
                 Body::Multipart(json) => {
-                    let pdf = document.map(|d| d.pdf.to_vec()).unwrap_or_default();
-                    let form = reqwest::blocking::multipart::Form::new()
-                        .part(
-                            "requestBody",
-                            reqwest::blocking::multipart::Part::text(json.clone())
-                                .mime_str("application/json")
-                                .map_err(|e| ClientError::Setup(e.to_string()))?,
-                        )
-                        .part(
-                            "file",
-                            reqwest::blocking::multipart::Part::bytes(pdf)
-                                .file_name("document.pdf")
-                                .mime_str("application/pdf")
-                                .map_err(|e| ClientError::Setup(e.to_string()))?,
-                        );
-                    // Encoded here, sent as one sized body: a multipart form given to the
-                    // blocking client is streamed to its I/O thread in 8 KiB chunks, each
-                    // a thread hand-off and a small TLS record (CPU on both ends).
-                    let content_type = format!("multipart/form-data; boundary={}", form.boundary());
-                    let mut encoded =
-                        Vec::with_capacity(document.map_or(0, |d| d.pdf.len()) + json.len() + 512);
-                    std::io::Read::read_to_end(&mut form.into_reader(), &mut encoded)
-                        .map_err(|e| ClientError::Setup(format!("multipart body: {e}")))?;
-                    request
-                        .header(reqwest::header::CONTENT_TYPE, content_type)
-                        .body(encoded)
+                    let (content_type, encoded) =
+                        multipart_body(json, document.map_or(&[][..], |d| d.pdf));
+                    (Some(content_type), Some(encoded.into()))
                 }
             };
-            let retry = match request.send() {
-                Ok(response) => {
-                    let reply = decode::<T>(operation, response, attempt)?;
+            let exchanged = self.http.exchange(
+                |http| {
+                    let mut request = http
+                        .request(method, url)
+                        .bearer_auth(&tokens.authorization)
+                        .header(FSE_JWT_SIGNATURE, &tokens.signature)
+                        .header(
+                            reqwest::header::ACCEPT,
+                            "application/json, application/problem+json",
+                        );
+                    if let Some(content_type) = content_type {
+                        request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+                    }
+                    match payload {
+                        Some(payload) => request.body::<reqwest::Body>(payload),
+                        None => request,
+                    }
+                },
+                |status, x_cart_id, bytes| {
+                    decode_body::<T>(operation, status, x_cart_id, bytes, attempt)
+                },
+            )?;
+            let retry = match exchanged {
+                Ok(Ok(reply)) => {
+                    let reply = reply?;
                     if reply.status >= 500 && attempt < attempts_allowed {
                         true
                     } else {
                         return Ok(reply);
                     }
+                }
+                // The answer's body could not be read.
+                Ok(Err(e)) => {
+                    return Err(ClientError::NoAnswer {
+                        message: error_chain(&e),
+                        attempts: attempt,
+                    });
                 }
                 // Network error on an operation safe to resend: try again.
                 Err(_) if attempt < attempts_allowed => true,
@@ -568,34 +562,37 @@ impl GatewayClient {
             base_url.trim_end_matches('/'),
             path.trim_start_matches('/')
         );
-        let mut request = self
+        let no_answer = |e: reqwest::Error| ClientError::NoAnswer {
+            message: error_chain(&e),
+            attempts: 1,
+        };
+        let (status, x_cart_id, body) = self
             .http
-            .request(method, url)
-            .header(reqwest::header::ACCEPT, "application/json, */*");
-        if let Some(json) = json {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(json.to_string());
-        }
-        let response = request.send().map_err(|e| ClientError::NoAnswer {
-            message: error_chain(&e),
-            attempts: 1,
-        })?;
-        let status = response.status().as_u16();
-        let x_cart_id = response
-            .headers()
-            .get(X_CART_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response.bytes().map_err(|e| ClientError::NoAnswer {
-            message: error_chain(&e),
-            attempts: 1,
-        })?;
-        let body = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_else(|_| {
-            serde_json::Value::String(
-                String::from_utf8_lossy(&bytes[..bytes.len().min(65536)]).into_owned(),
-            )
-        });
+            .exchange(
+                |http| {
+                    let request = http
+                        .request(method, url)
+                        .header(reqwest::header::ACCEPT, "application/json, */*");
+                    match json {
+                        Some(json) => request
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(json.to_string()),
+                        None => request,
+                    }
+                },
+                |status, x_cart_id, bytes| {
+                    let body =
+                        serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_else(|_| {
+                            serde_json::Value::String(
+                                String::from_utf8_lossy(&bytes[..bytes.len().min(65536)])
+                                    .into_owned(),
+                            )
+                        });
+                    (status, x_cart_id, body)
+                },
+            )?
+            .map_err(no_answer)?
+            .map_err(no_answer)?;
         let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         Ok(RawReply {
             status,
@@ -644,22 +641,141 @@ struct Ids {
     workflow_instance_id: Option<String>,
 }
 
-fn decode<T: DeserializeOwned>(
-    operation: Operation,
-    response: reqwest::blocking::Response,
-    attempts: u32,
-) -> Result<Reply<T>, ClientError> {
-    let status = response.status().as_u16();
-    let x_cart_id = response
-        .headers()
-        .get(X_CART_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes = response.bytes().map_err(|e| ClientError::NoAnswer {
-        message: error_chain(&e),
-        attempts,
-    })?;
-    decode_body(operation, status, x_cart_id, &bytes, attempts)
+/// HTTP exchanges on the calling thread. `reqwest`'s blocking client hands every request to
+/// one shared I/O thread and waits for its answer (two thread switches per call, and every
+/// worker's traffic through one thread); here each exchange is driven by the caller itself,
+/// on a *lane*: a single-threaded tokio runtime with its own async client (its own
+/// connection pool: a connection belongs to the runtime that opened it). Lanes are taken
+/// from a stack and given back after the exchange, so there are as many as callers at once
+/// (a batch's workers), each keeping its connection alive from call to call.
+///
+/// A lane's runtime runs only during its exchanges, so a connection the server closed while
+/// the lane was idle is noticed at the next use: lanes drop connections idle for more than
+/// [`LANE_IDLE`] (shorter than the servers' usual keep-alive), so that a call does not go
+/// out on a connection the server has long closed.
+struct Http {
+    tls: rustls::ClientConfig,
+    timeout: Duration,
+    connect_timeout: Duration,
+    idle: std::sync::Mutex<Vec<Lane>>,
+}
+
+/// Longest idle time after which a lane's connection is not reused.
+const LANE_IDLE: Duration = Duration::from_secs(4);
+
+/// One runtime and the client whose connections live on it.
+struct Lane {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+/// An answer's body could not be read (`Ok(Err)`), or no answer came (`Err`).
+type Exchanged<R> = Result<Result<R, reqwest::Error>, reqwest::Error>;
+
+impl Http {
+    fn new(
+        tls: rustls::ClientConfig,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Http, ClientError> {
+        let http = Http {
+            tls,
+            timeout,
+            connect_timeout,
+            idle: std::sync::Mutex::new(Vec::new()),
+        };
+        // One lane now: configuration errors show at construction, as before.
+        let lane = http.lane()?;
+        http.give_back(lane);
+        Ok(http)
+    }
+
+    fn lane(&self) -> Result<Lane, ClientError> {
+        let idle = match self.idle.lock() {
+            Ok(mut idle) => idle.pop(),
+            Err(poisoned) => poisoned.into_inner().pop(),
+        };
+        if let Some(lane) = idle {
+            return Ok(lane);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Setup(format!("HTTP runtime: {e}")))?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(self.tls.clone())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(LANE_IDLE)
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(Lane { runtime, client })
+    }
+
+    fn give_back(&self, lane: Lane) {
+        match self.idle.lock() {
+            Ok(mut idle) => idle.push(lane),
+            Err(poisoned) => poisoned.into_inner().push(lane),
+        }
+    }
+
+    /// Sends the request `build` makes and reads the whole answer, which `finish` turns into
+    /// the result from its status, `X-CART-id` and body.
+    fn exchange<R>(
+        &self,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+        finish: impl FnOnce(u16, Option<String>, &[u8]) -> R,
+    ) -> Result<Exchanged<R>, ClientError> {
+        let lane = self.lane()?;
+        let request = build(&lane.client);
+        let exchanged = lane.runtime.block_on(async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let x_cart_id = response
+                .headers()
+                .get(X_CART_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok(match response.bytes().await {
+                Ok(bytes) => Ok(finish(status, x_cart_id, &bytes)),
+                Err(e) => Err(e),
+            })
+        });
+        self.give_back(lane);
+        Ok(exchanged)
+    }
+}
+
+/// A `multipart/form-data` body of the gateway's two parts, `requestBody` (the JSON) and
+/// `file` (the PDF), encoded in one buffer (one copy of the PDF; sent as one sized body),
+/// with its `Content-Type`. The boundary is random (128 bits): it cannot occur in the parts.
+fn multipart_body(json: &str, pdf: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("fse-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::with_capacity(pdf.len() + json.len() + 4 * boundary.len() + 256);
+    for (head, content) in [
+        (
+            "Content-Disposition: form-data; name=\"requestBody\"\r\n\
+             Content-Type: application/json",
+            json.as_bytes(),
+        ),
+        (
+            "Content-Disposition: form-data; name=\"file\"; filename=\"document.pdf\"\r\n\
+             Content-Type: application/pdf",
+            pdf,
+        ),
+    ] {
+        body.extend_from_slice(b"--");
+        body.extend_from_slice(boundary.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--");
+    body.extend_from_slice(boundary.as_bytes());
+    body.extend_from_slice(b"--\r\n");
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// Turns an answer's status, `X-CART-id` and body (untrusted bytes) into a reply: the typed
@@ -750,6 +866,66 @@ mod tests {
         assert_eq!(reply.span_id.as_deref(), Some("s1"));
         let problem = reply.body.unwrap_err();
         assert_eq!(problem.title, "t");
+    }
+
+    /// The parts of a body as the gateway's multipart parser (`multer`, as the sandbox)
+    /// reads them: `(name, file name, content type, bytes)`.
+    fn parts_of(
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Vec<(String, Option<String>, String, Vec<u8>)> {
+        let boundary = multer::parse_boundary(content_type).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let stream = futures_util::stream::once(async move {
+                Ok::<bytes::Bytes, std::convert::Infallible>(body.into())
+            });
+            let mut form = multer::Multipart::new(stream, boundary);
+            let mut parts = Vec::new();
+            while let Some(field) = form.next_field().await.unwrap() {
+                let name = field.name().unwrap_or_default().to_owned();
+                let file_name = field.file_name().map(str::to_owned);
+                let mime = field
+                    .content_type()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                parts.push((name, file_name, mime, field.bytes().await.unwrap().to_vec()));
+            }
+            parts
+        })
+    }
+
+    #[test]
+    fn the_multipart_body_reads_back_as_its_two_parts() {
+        let json = r#"{"healthDataFormat":"CDA","mode":"ATTACHMENT"}"#;
+        // a PDF with what a boundary line looks like, CRLFs and every byte value
+        let mut pdf = b"%PDF-1.7\r\n--\r\n--fse-\r\n\r\n".to_vec();
+        pdf.extend((0..=255u8).cycle().take(70_000));
+        for pdf in [pdf, Vec::new()] {
+            let (content_type, body) = multipart_body(json, &pdf);
+            assert!(content_type.starts_with("multipart/form-data; boundary=fse-"));
+            assert_eq!(
+                parts_of(&content_type, body),
+                vec![
+                    (
+                        "requestBody".to_owned(),
+                        None,
+                        "application/json".to_owned(),
+                        json.as_bytes().to_vec()
+                    ),
+                    (
+                        "file".to_owned(),
+                        Some("document.pdf".to_owned()),
+                        "application/pdf".to_owned(),
+                        pdf
+                    ),
+                ]
+            );
+        }
+        // a fresh boundary per body
+        assert_ne!(multipart_body(json, b"x").0, multipart_body(json, b"x").0);
     }
 
     proptest! {

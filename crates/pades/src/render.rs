@@ -25,12 +25,64 @@ pub struct CdaSummary {
     pub sections: Vec<(String, Vec<String>)>,
 }
 
+/// The elements [`summarize`] tells apart; every other element is [`Tag::Other`].
+///
+/// Performance (batch publication renders one PDF per document): the path of open elements
+/// is kept as these tags, not as owned names, so reading a CDA allocates per text shown, not
+/// per element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Author,
+    Caption,
+    Custodian,
+    EffectiveTime,
+    Family,
+    Given,
+    Item,
+    Name,
+    Paragraph,
+    Patient,
+    RecordTarget,
+    Section,
+    Td,
+    Text,
+    Th,
+    Title,
+    Tr,
+    Other,
+}
+
+impl Tag {
+    fn of(local_name: &[u8]) -> Tag {
+        match local_name {
+            b"author" => Tag::Author,
+            b"caption" => Tag::Caption,
+            b"custodian" => Tag::Custodian,
+            b"effectiveTime" => Tag::EffectiveTime,
+            b"family" => Tag::Family,
+            b"given" => Tag::Given,
+            b"item" => Tag::Item,
+            b"name" => Tag::Name,
+            b"paragraph" => Tag::Paragraph,
+            b"patient" => Tag::Patient,
+            b"recordTarget" => Tag::RecordTarget,
+            b"section" => Tag::Section,
+            b"td" => Tag::Td,
+            b"text" => Tag::Text,
+            b"th" => Tag::Th,
+            b"title" => Tag::Title,
+            b"tr" => Tag::Tr,
+            _ => Tag::Other,
+        }
+    }
+}
+
 /// Reads the header and narrative of a CDA.
 pub fn summarize(xml: &[u8]) -> Result<CdaSummary> {
     crate::attachment::check_cda_root(xml)?;
     let mut r = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
-    let mut path: Vec<String> = Vec::new();
+    let mut path: Vec<Tag> = Vec::new();
     let mut s = CdaSummary::default();
     let mut patient = (String::new(), String::new());
     let mut author = String::new();
@@ -44,22 +96,22 @@ pub fn summarize(xml: &[u8]) -> Result<CdaSummary> {
             .map_err(|e| Error::Attachment(format!("CDA not readable: {e}")))?;
         match ev {
             Event::Start(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if name == "effectiveTime" && path.len() == 1 {
+                let tag = Tag::of(e.local_name().as_ref());
+                if tag == Tag::EffectiveTime && path.len() == 1 {
                     date = attr(&e, b"value");
                 }
-                if name == "section" {
+                if tag == Tag::Section {
                     s.sections.push((String::new(), Vec::new()));
                 }
-                if name == "text" && path.last().map(String::as_str) == Some("section") {
+                if tag == Tag::Text && path.last() == Some(&Tag::Section) {
                     in_text += 1;
                 } else if in_text > 0 {
                     in_text += 1;
-                    if matches!(name.as_str(), "paragraph" | "tr" | "item" | "caption") {
+                    if matches!(tag, Tag::Paragraph | Tag::Tr | Tag::Item | Tag::Caption) {
                         flush(&mut para, &mut s);
                     }
                 }
-                path.push(name);
+                path.push(tag);
             }
             Event::Empty(e) => {
                 let name = e.local_name();
@@ -71,47 +123,56 @@ pub fn summarize(xml: &[u8]) -> Result<CdaSummary> {
                 }
             }
             Event::End(_) => {
-                let name = path.pop().unwrap_or_default();
+                let tag = path.pop().unwrap_or(Tag::Other);
                 if in_text > 0 {
                     in_text -= 1;
-                    if in_text == 0 || matches!(name.as_str(), "paragraph" | "tr" | "item") {
+                    if in_text == 0 || matches!(tag, Tag::Paragraph | Tag::Tr | Tag::Item) {
                         flush(&mut para, &mut s);
-                    } else if name == "td" || name == "th" {
+                    } else if matches!(tag, Tag::Td | Tag::Th) {
                         para.push_str(" | ");
                     }
                 }
             }
             Event::Text(t) => {
-                let txt = t
-                    .unescape()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned());
-                let txt = txt.split_whitespace().collect::<Vec<_>>().join(" ");
-                if txt.is_empty() {
+                // Indentation between elements: nothing to show, nothing to allocate.
+                if t.iter().all(u8::is_ascii_whitespace) {
+                    buf.clear();
+                    continue;
+                }
+                let raw = t.unescape().unwrap_or_else(|_| String::from_utf8_lossy(&t));
+                let mut words = raw.split_whitespace().peekable();
+                if words.peek().is_none() {
                     // nothing
                 } else if in_text > 0 {
                     if !para.is_empty() && !para.ends_with(' ') {
                         para.push(' ');
                     }
-                    para.push_str(&txt);
+                    push_words(&mut para, words);
                 } else {
-                    let p: Vec<&str> = path.iter().map(String::as_str).collect();
-                    match p.as_slice() {
-                        [_, "title"] => s.title = txt,
-                        [.., "section", "title"] => {
-                            if let Some(sec) = s.sections.last_mut() {
-                                sec.0 = txt;
-                            }
+                    // `(field, whether its texts join)`: titles take their last text, names
+                    // join theirs with a space.
+                    let field = match path.as_slice() {
+                        [_, Tag::Title] => Some((&mut s.title, false)),
+                        [.., Tag::Section, Tag::Title] => {
+                            s.sections.last_mut().map(|sec| (&mut sec.0, false))
                         }
-                        [_, "recordTarget", .., "patient", "name", "given"] => {
-                            patient.0 = join(&patient.0, &txt)
+                        [_, Tag::RecordTarget, .., Tag::Patient, Tag::Name, Tag::Given] => {
+                            Some((&mut patient.0, true))
                         }
-                        [_, "recordTarget", .., "patient", "name", "family"] => {
-                            patient.1 = join(&patient.1, &txt)
+                        [_, Tag::RecordTarget, .., Tag::Patient, Tag::Name, Tag::Family] => {
+                            Some((&mut patient.1, true))
                         }
-                        [_, "author", .., "name", _] => author = join(&author, &txt),
-                        [_, "custodian", .., "name"] => custodian = join(&custodian, &txt),
-                        _ => {}
+                        [_, Tag::Author, .., Tag::Name, _] => Some((&mut author, true)),
+                        [_, Tag::Custodian, .., Tag::Name] => Some((&mut custodian, true)),
+                        _ => None,
+                    };
+                    if let Some((field, joins)) = field {
+                        if joins && !field.is_empty() {
+                            field.push(' ');
+                        } else {
+                            field.clear();
+                        }
+                        push_words(field, words);
                     }
                 }
             }
@@ -133,6 +194,16 @@ pub fn summarize(xml: &[u8]) -> Result<CdaSummary> {
     }
     s.sections.retain(|(t, p)| !t.is_empty() || !p.is_empty());
     Ok(s)
+}
+
+/// Appends `words` to `out`, one space between them.
+fn push_words<'a>(out: &mut String, words: impl Iterator<Item = &'a str>) {
+    for (i, w) in words.enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
 }
 
 fn flush(para: &mut String, s: &mut CdaSummary) {
@@ -809,6 +880,65 @@ mod tests {
         <text><paragraph>Glicemia 90 mg/dL, perché è così: “ok” € 10 – ½ ‰ ✓</paragraph></text>\
         </section></component></structuredBody></component></ClinicalDocument>"
         .as_bytes();
+
+    /// Everything the summary reads, with the indentation, entities, repeated names and
+    /// table, list and line-break layout that official CDAs use.
+    #[test]
+    fn summary_reads_header_names_and_narrative_layout() {
+        let cda = r#"<?xml version="1.0"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3">
+  <title>  Referto   di
+     laboratorio </title>
+  <effectiveTime value="20240131103000+0100"/>
+  <recordTarget><patientRole><patient><name>
+    <given>Maria</given> <given>Luisa</given>
+    <family>De  Rossi</family>
+  </name></patient></patientRole></recordTarget>
+  <author><assignedAuthor><assignedPerson><name>
+    <prefix>Dott.</prefix><given>Ugo</given><family>Neri</family>
+  </name></assignedPerson></assignedAuthor></author>
+  <custodian><assignedCustodian><representedCustodianOrganization>
+    <name>ASL &amp; Ospedale</name>
+  </representedCustodianOrganization></assignedCustodian></custodian>
+  <component><structuredBody>
+    <component><section><title>Esami</title>
+      <text>
+        <paragraph>Glicemia <content styleCode="Bold">90</content> mg/dL</paragraph>
+        <table><thead><tr><th>Esame</th><th>Valore</th></tr></thead>
+          <tbody><tr><td>Sodio</td><td>140 &lt; 145</td></tr></tbody></table>
+        <list><item>uno</item><item>due<br/>tre</item></list>
+        coda
+      </text>
+    </section></component>
+    <component><section><title/><text>   </text></section></component>
+  </structuredBody></component>
+</ClinicalDocument>"#;
+        let s = summarize(cda.as_bytes()).unwrap();
+        assert_eq!(
+            s,
+            CdaSummary {
+                title: "Referto di laboratorio".into(),
+                header: vec![
+                    "Paziente: Maria Luisa De Rossi".into(),
+                    "Autore: Dott. Ugo Neri".into(),
+                    "Custode: ASL & Ospedale".into(),
+                    "Data: 31/01/2024".into(),
+                ],
+                sections: vec![(
+                    "Esami".into(),
+                    vec![
+                        "Glicemia 90 mg/dL".into(),
+                        "Esame | Valore".into(),
+                        "Sodio | 140 < 145".into(),
+                        "uno".into(),
+                        "due".into(),
+                        "tre".into(),
+                        "coda".into(),
+                    ]
+                )],
+            }
+        );
+    }
 
     #[test]
     fn rendered_with_attachment_is_what_inject_makes_of_the_render() {

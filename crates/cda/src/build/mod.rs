@@ -71,6 +71,13 @@ pub fn parse(input: &[u8]) -> Result<Report, BuildError> {
     let text = std::str::from_utf8(input).map_err(|e| BuildError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
+    // Fast path: a valid model needs no path tracking (which costs about as much as the
+    // parse itself). Only a model that fails is read again, with the JSON path of the
+    // failure recorded for the message.
+    if let Ok(report) = serde_json::from_str::<Report>(text) {
+        document::check(&report)?;
+        return Ok(report);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let report: Report = match serde_path_to_error::deserialize(&mut de) {
         Ok(r) => r,

@@ -472,3 +472,42 @@ proptest! {
         check(&f.rules, &format!("{name} {ms:?}"), text.as_bytes());
     }
 }
+
+/// `prepare_xsd` compiles a set once, side by side with another thread's, and documents
+/// then use it without compiling again; an unknown typeId extension is an error.
+#[test]
+fn xsd_sets_prepared_in_parallel_are_compiled_once() {
+    let rules = RuleSet::load(&conformance().join("cda")).expect("official rules");
+    let names = rules.xsd_set_names();
+    assert!(
+        names.len() >= 2,
+        "the official rules have two XSD sets: {names:?}"
+    );
+    std::thread::scope(|s| {
+        for &ext in &names {
+            let rules = &rules;
+            s.spawn(move || rules.prepare_xsd(ext).expect("compiles"));
+        }
+    });
+    assert!(rules.prepare_xsd("POCD_XX_NO_SUCH_SET").is_err());
+    for (path, bytes) in corpus().iter().take(20) {
+        let doc = parse(bytes).expect("official sample parses");
+        rules
+            .xsd_errors(&doc, bytes, false)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    let compiles: Vec<String> = rules
+        .load_times()
+        .into_iter()
+        .map(|(what, _)| what)
+        .filter(|what| what.starts_with("xsd "))
+        .collect();
+    let mut expected: Vec<String> = names.iter().map(|n| format!("xsd {n} compile")).collect();
+    let mut got = compiles.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(
+        got, expected,
+        "each set compiled exactly once: {compiles:?}"
+    );
+}

@@ -279,6 +279,23 @@ impl RuleSet {
         Ok(())
     }
 
+    /// The typeId extensions that have an XSD set, sorted.
+    pub fn xsd_set_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.xsd_sets.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Compiles the XSD set of typeId extension `ext` now (otherwise done by the first
+    /// document that needs it). Each set is compiled once; every thread then shares it. A
+    /// run on several threads can compile its sets side by side before its documents, rather
+    /// than one after the other as documents first meet them.
+    pub fn prepare_xsd(&self, ext: &str) -> Result<(), RulesError> {
+        self.xsd(ext)
+            .map(|_| ())
+            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+    }
+
     /// One-time work done so far, in order: (what, how long): each XSD set's compilation
     /// (once, shared by every thread) and each schematron's.
     #[doc(hidden)]

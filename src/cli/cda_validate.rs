@@ -536,17 +536,13 @@ fn pretty_nested(out: &mut Vec<u8>, value: &impl Serialize, depth: usize) -> any
     serde_json::to_writer_pretty(&mut plain, value)?;
     out.reserve(plain.len() + plain.len() / 8);
     let mut rest = &plain[..];
-    while let Some(i) = memchr_newline(rest) {
+    while let Some(i) = rest.iter().position(|&c| c == b'\n') {
         out.extend_from_slice(&rest[..=i]);
         out.extend(std::iter::repeat_n(b' ', 2 * depth));
         rest = &rest[i + 1..];
     }
     out.extend_from_slice(rest);
     Ok(())
-}
-
-fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
 }
 
 /// One element of the JSON `results` array, indented to its place (see [`write_json`]).

@@ -273,8 +273,7 @@ impl RuleSet {
             self.schema(i)?;
         }
         for ext in self.xsd_sets.keys() {
-            self.xsd(ext)
-                .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+            self.xsd(ext)?;
         }
         Ok(())
     }
@@ -291,9 +290,7 @@ impl RuleSet {
     /// run on several threads can compile its sets side by side before its documents, rather
     /// than one after the other as documents first meet them.
     pub fn prepare_xsd(&self, ext: &str) -> Result<(), RulesError> {
-        self.xsd(ext)
-            .map(|_| ())
-            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+        self.xsd(ext).map(|_| ())
     }
 
     /// One-time work done so far, in order: (what, how long): each XSD set's compilation
@@ -313,9 +310,14 @@ impl RuleSet {
         }
     }
 
-    fn xsd(&self, ext: &str) -> Result<Arc<xsd::XsdSet>, String> {
+    /// A problem with the XSD material (compiling a set, or the engine failing on it).
+    fn xsd_error(&self, message: String) -> RulesError {
+        RulesError::Index(self.dir.join("xsd"), message)
+    }
+
+    fn xsd(&self, ext: &str) -> Result<Arc<xsd::XsdSet>, RulesError> {
         let Some((path, cell)) = self.xsd_sets.get(ext) else {
-            return Err(format!("no XSD set {ext}"));
+            return Err(self.xsd_error(format!("no XSD set {ext}")));
         };
         cell.get_or_init(|| {
             let started = Instant::now();
@@ -324,6 +326,7 @@ impl RuleSet {
             set
         })
         .clone()
+        .map_err(|e| self.xsd_error(e))
     }
 
     fn schema(&self, i: usize) -> Result<Arc<Schema>, SchematronError> {
@@ -412,11 +415,8 @@ impl RuleSet {
         if !self.xsd_sets.contains_key(&ext) {
             return Ok(None);
         }
-        let set = self
-            .xsd(&ext)
-            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
-        set.fast_verdict(doc, bytes)
-            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+        let set = self.xsd(&ext)?;
+        set.fast_verdict(doc, bytes).map_err(|e| self.xsd_error(e))
     }
 
     /// The XSD stage with the full engine only (no fast verdict), for benchmarks and
@@ -427,11 +427,8 @@ impl RuleSet {
         if !self.xsd_sets.contains_key(&ext) {
             return self.xsd_errors(doc, bytes, false);
         }
-        let set = self
-            .xsd(&ext)
-            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
-        set.validate_full(doc, bytes)
-            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+        let set = self.xsd(&ext)?;
+        set.validate_full(doc, bytes).map_err(|e| self.xsd_error(e))
     }
 
     /// (documents the XSD fast verdict answered, documents it handed to the full engine)
@@ -457,15 +454,13 @@ impl RuleSet {
         bytes: &[u8],
         reparse: bool,
     ) -> Result<Vec<String>, RulesError> {
-        let set = self
-            .xsd(ext)
-            .map_err(|e| RulesError::Index(self.dir.join("xsd"), e))?;
+        let set = self.xsd(ext)?;
         let errors = if reparse {
             set.validate_reparsed(doc, bytes)
         } else {
             set.validate(doc, bytes)
         };
-        errors.map_err(|e| RulesError::Index(self.dir.join("xsd"), e))
+        errors.map_err(|e| self.xsd_error(e))
     }
 
     fn judge(

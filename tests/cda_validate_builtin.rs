@@ -439,3 +439,55 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// A file that cannot be read is reported, not judged: in JSON an entry whose verdict fields
+/// are all null or empty and whose `error` says why, counted under `errors`, exit 2; the
+/// other documents are judged as usual.
+#[test]
+fn an_unreadable_file_is_reported_not_judged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gone = dir.path().join("gone.xml");
+    std::os::unix::fs::symlink(dir.path().join("no-such-target"), &gone).expect("symlink");
+    let good = fixture_xmls().into_iter().next().expect("a fixture");
+    let out = validate(&[
+        "--format".as_ref(),
+        "json".as_ref(),
+        gone.as_os_str(),
+        good.as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&out);
+    let results = v["results"].as_array().expect("results");
+    let entry = results
+        .iter()
+        .find(|r| r["file"] == gone.display().to_string())
+        .expect("an entry for the unreadable file");
+    assert!(
+        entry["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("cannot read: ")),
+        "{entry}"
+    );
+    for key in [
+        "http",
+        "outcome",
+        "problem",
+        "type_id_extension",
+        "template_id_root",
+        "schematron",
+        "vocabulary_error",
+        "terminology",
+    ] {
+        assert!(entry[key].is_null(), "{key}: {entry}");
+    }
+    for key in ["xsd_errors", "failed_asserts", "reports", "not_checked"] {
+        assert_eq!(entry[key], serde_json::json!([]), "{key}: {entry}");
+    }
+    assert_eq!(v["summary"]["errors"], 1, "{}", v["summary"]);
+    assert_eq!(v["summary"]["accepted"], 1, "{}", v["summary"]);
+}

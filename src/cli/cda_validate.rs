@@ -85,7 +85,7 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct JsonResult<'a> {
     file: String,
     http: Option<u16>,
@@ -549,21 +549,11 @@ fn pretty_nested(out: &mut Vec<u8>, value: &impl Serialize, depth: usize) -> any
 fn json_entry(out: &mut Vec<u8>, file: &Path, r: &Result<Verdict, String>) -> anyhow::Result<()> {
     let file = file.display().to_string();
     let result = match r {
+        // Not judged: every verdict field null or empty.
         Err(e) => JsonResult {
             file,
-            http: None,
-            outcome: None,
-            problem: None,
-            type_id_extension: None,
-            template_id_root: None,
-            schematron: None,
-            xsd_errors: Vec::new(),
-            failed_asserts: Vec::new(),
-            reports: Vec::new(),
-            vocabulary_error: None,
-            terminology: None,
-            not_checked: Vec::new(),
             error: Some(e),
+            ..JsonResult::default()
         },
         Ok(v) => JsonResult {
             file,

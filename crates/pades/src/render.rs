@@ -881,6 +881,35 @@ mod tests {
         </section></component></structuredBody></component></ClinicalDocument>"
         .as_bytes();
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, .. Default::default() })]
+        /// The CDA to render is input from outside: damaged (bytes changed, cut short) it
+        /// gives a summary or an error, and rendering a PDF or an error, never a panic.
+        #[test]
+        fn damaged_cdas_summarize_or_fail_cleanly(
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()),
+                0..8,
+            ),
+            cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let mut b = CDA.to_vec();
+            for (i, v) in edits {
+                let at = i.index(b.len());
+                b[at] = v;
+            }
+            if let Some(c) = cut {
+                b.truncate(c.index(b.len()));
+            }
+            if summarize(&b).is_ok() {
+                let pdf = render_cda(&b).unwrap();
+                proptest::prop_assert!(pdf.starts_with(b"%PDF-"));
+            } else {
+                proptest::prop_assert!(render_cda(&b).is_err());
+            }
+        }
+    }
+
     /// Everything the summary reads, with the indentation, entities, repeated names and
     /// table, list and line-break layout that official CDAs use.
     #[test]

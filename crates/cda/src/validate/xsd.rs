@@ -903,7 +903,10 @@ struct Declaration {
 /// `doc`, the same source already parsed, confirms each declaring tag by its position.
 fn namespace_declarations(src: &[u8], doc: &Document) -> Option<Vec<Declaration>> {
     let mut out = Vec::new();
-    let Some(last) = memchr::memmem::rfind(src, b"xmlns") else {
+    // Tags are read while an `xmlns` lies at or after the reading position. Found forward
+    // (the declarations are near the top, a backward search reads the whole document).
+    let xmlns = memchr::memmem::Finder::new(b"xmlns");
+    let Some(mut next) = xmlns.find(src) else {
         return Some(out);
     };
     let mut elements = (0..doc.node_count())
@@ -911,7 +914,13 @@ fn namespace_declarations(src: &[u8], doc: &Document) -> Option<Vec<Declaration>
         .filter(|&n| doc.kind(n) == NodeKind::Element);
     let mut i = 0;
     let mut element = 0;
-    while i <= last {
+    loop {
+        if next < i {
+            match xmlns.find(&src[i..]) {
+                Some(d) => next = i + d,
+                None => break,
+            }
+        }
         let Some(lt) = memchr::memchr(b'<', &src[i..]).map(|d| i + d) else {
             break;
         };

@@ -354,10 +354,10 @@ fn value_overrides(doc: &Document) -> HashMap<NodeId, &'static str> {
 fn read_list(path: &Path) -> Result<CodeList, TerminologyError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| TerminologyError::Io(path.to_path_buf(), e.to_string()))?;
-    let rows = parse_csv(&text);
-    let mut it = rows.into_iter();
-    let header = it.next().unwrap_or_default();
-    let col = |n: &str| header.iter().position(|h| h.trim() == n);
+    let mut records = Records::new(&text);
+    let mut row = Vec::new();
+    records.next_into(&mut row);
+    let col = |n: &str| row.iter().position(|h| h.trim() == n);
     let (Some(vc), Some(cc)) = (col("version"), col("code")) else {
         return Err(TerminologyError::Format(
             path.to_path_buf(),
@@ -365,91 +365,147 @@ fn read_list(path: &Path) -> Result<CodeList, TerminologyError> {
         ));
     };
     let mut list = CodeList::default();
-    for row in it {
+    while records.next_into(&mut row) {
         let (Some(v), Some(c)) = (row.get(vc), row.get(cc)) else {
             continue;
         };
-        list.by_version
-            .entry(v.clone())
-            .or_default()
-            .insert(c.clone());
-        list.any.insert(c.clone());
+        let codes = match list.by_version.get_mut(v.as_ref()) {
+            Some(codes) => codes,
+            None => list.by_version.entry(v.clone().into_owned()).or_default(),
+        };
+        codes.insert(c.clone().into_owned());
+        list.any.insert(c.clone().into_owned());
     }
     Ok(list)
 }
 
-/// RFC 4180 CSV (quoted fields may hold commas, quotes and newlines).
-pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    if !text.contains('"') {
-        return parse_plain_csv(text);
-    }
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut cell = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => row.push(std::mem::take(&mut cell)),
-            '\r' if !quoted => {}
-            '\n' if !quoted => {
-                row.push(std::mem::take(&mut cell));
-                rows.push(std::mem::take(&mut row));
-            }
-            o => cell.push(o),
-        }
-    }
-    if !cell.is_empty() || !row.is_empty() {
-        row.push(cell);
-        rows.push(row);
-    }
-    rows
+/// The records of an RFC 4180 CSV text, one at a time: quoted fields may hold commas, quotes
+/// (doubled) and newlines; a quote anywhere toggles quoting; a `\r` outside quotes is dropped
+/// wherever it is; the text after the last newline is a record unless it is empty once read.
+/// Fields are borrowed from the text unless a quote or a `\r` changed them.
+struct Records<'t> {
+    text: &'t str,
+    pos: usize,
 }
 
-/// [`parse_csv`] of a text without any quote (the common case of the code lists), by
-/// splitting lines and cells: same rows, `\r` dropped wherever it is.
-fn parse_plain_csv(text: &str) -> Vec<Vec<String>> {
-    let row = |line: &str| -> Vec<String> {
-        line.split(',')
-            .map(|c| {
-                if c.contains('\r') {
-                    c.replace('\r', "")
-                } else {
-                    c.to_owned()
+impl<'t> Records<'t> {
+    fn new(text: &'t str) -> Records<'t> {
+        Records { text, pos: 0 }
+    }
+
+    /// Reads the next record into `row` (cleared first); `false`, with `row` empty, when
+    /// there is none.
+    fn next_into(&mut self, row: &mut Vec<std::borrow::Cow<'t, str>>) -> bool {
+        use std::borrow::Cow;
+        row.clear();
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut quoted = false;
+        // The cell read so far: its owned part (once a quote or `\r` was met) and the run
+        // of plain bytes since `run`.
+        let mut owned: Option<String> = None;
+        let mut run = self.pos;
+        let mut i = self.pos;
+        // Every byte this loop stops at is ASCII: the slices fall on character boundaries.
+        let take = |owned: &mut Option<String>, run: usize, i: usize| -> Cow<'t, str> {
+            match owned.take() {
+                Some(mut s) => {
+                    s.push_str(&text[run..i]);
+                    Cow::Owned(s)
                 }
-            })
-            .collect()
-    };
-    let mut rows = Vec::new();
-    let mut lines = text.split('\n');
-    let last = lines.next_back().unwrap_or("");
-    for line in lines {
-        rows.push(row(line));
+                None => Cow::Borrowed(&text[run..i]),
+            }
+        };
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    let s = owned.get_or_insert_with(String::new);
+                    s.push_str(&text[run..i]);
+                    if quoted && b.get(i + 1) == Some(&b'"') {
+                        s.push('"');
+                        i += 2;
+                    } else {
+                        quoted = !quoted;
+                        i += 1;
+                    }
+                    run = i;
+                }
+                b'\r' if !quoted => {
+                    owned
+                        .get_or_insert_with(String::new)
+                        .push_str(&text[run..i]);
+                    i += 1;
+                    run = i;
+                }
+                b',' if !quoted => {
+                    row.push(take(&mut owned, run, i));
+                    i += 1;
+                    run = i;
+                }
+                b'\n' if !quoted => {
+                    row.push(take(&mut owned, run, i));
+                    self.pos = i + 1;
+                    return true;
+                }
+                _ => i += 1,
+            }
+        }
+        self.pos = b.len();
+        let last = take(&mut owned, run, i);
+        if last.is_empty() && row.is_empty() {
+            return false;
+        }
+        row.push(last);
+        true
     }
-    // The text after the last newline is a row unless nothing but `\r`s is left.
-    if last.bytes().any(|b| b != b'\r') {
-        rows.push(row(last));
-    }
-    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse_csv(text: &str) -> Vec<Vec<String>> {
+        let mut records = Records::new(text);
+        let mut row = Vec::new();
+        let mut rows = Vec::new();
+        while records.next_into(&mut row) {
+            rows.push(row.iter().map(|c| c.clone().into_owned()).collect());
+        }
+        rows
+    }
+
+    /// The reading rules of [`Records`], one character at a time.
+    fn reference(text: &str) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        let mut row = Vec::new();
+        let mut cell = String::new();
+        let mut quoted = false;
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                '"' => quoted = !quoted,
+                ',' if !quoted => row.push(std::mem::take(&mut cell)),
+                '\r' if !quoted => {}
+                '\n' if !quoted => {
+                    row.push(std::mem::take(&mut cell));
+                    rows.push(std::mem::take(&mut row));
+                }
+                o => cell.push(o),
+            }
+        }
+        if !cell.is_empty() || !row.is_empty() {
+            row.push(cell);
+            rows.push(row);
+        }
+        rows
+    }
+
     #[test]
-    fn csv_without_quotes_reads_like_the_general_reader() {
-        // The general reader, forced by a quote in a cell of its own line.
-        let general = |t: &str| {
-            let mut v = parse_csv(&format!("\"q\"\n{t}"));
-            v.remove(0);
-            v
-        };
+    fn csv_reads_like_the_reference_reader() {
         for t in [
             "",
             "\n",
@@ -459,9 +515,19 @@ mod tests {
             "a,,b\n\n,c\n\r",
             "x\ry,z\r\n\r",
             "version,code,description\n1,X,y z\n2,Y,\n",
+            "\"\"",
+            "\"\"\n",
+            "a\"b,c\"d\ne",
+            "\"\"\"\",\"\r\"\r",
         ] {
-            assert_eq!(parse_plain_csv(t), general(t), "{t:?}");
-            assert_eq!(parse_csv(t), general(t), "{t:?}");
+            assert_eq!(parse_csv(t), reference(t), "{t:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn csv_records_match_the_reference_on_any_text(t in "[ab,\"\r\né]{0,40}") {
+            proptest::prop_assert_eq!(parse_csv(&t), reference(&t));
         }
     }
 
@@ -472,6 +538,19 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1], ["", "00", "a, b\"c"]);
         assert_eq!(rows[2], ["1", "X", "multi\nline"]);
+    }
+
+    #[test]
+    fn csv_fields_are_borrowed_unless_changed() {
+        let mut records = Records::new("a,\"b\"\"c\",d\r\n");
+        let mut row = Vec::new();
+        assert!(records.next_into(&mut row));
+        assert!(matches!(row[0], std::borrow::Cow::Borrowed("a")));
+        assert_eq!(row[1], "b\"c");
+        assert!(matches!(row[1], std::borrow::Cow::Owned(_)));
+        assert_eq!(row[2], "d");
+        assert!(!records.next_into(&mut row));
+        assert!(row.is_empty());
     }
 
     fn terminology() -> Terminology {

@@ -75,7 +75,7 @@ pub enum NodeTest {
     DocumentNode,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Step {
     Axis {
         axis: Axis,
@@ -94,6 +94,35 @@ pub enum Step {
 
 /// The memo id of a step that depends on more than its input node.
 pub const NO_MEMO: u32 = u32::MAX;
+
+/// The derived form, except that a memoisable axis step is written as its memo id: equal
+/// ids mean equal forms, so the forms that name steps and predicates (`xpath::names`) stay
+/// as distinct as the full ones while an enclosing step no longer spells its inner steps
+/// out again (each form was read in full once, when its step was made).
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Axis { memo, .. } if *memo != NO_MEMO => write!(f, "Step#{memo}"),
+            Step::Axis {
+                axis,
+                test,
+                preds,
+                memo,
+            } => f
+                .debug_struct("Axis")
+                .field("axis", axis)
+                .field("test", test)
+                .field("preds", preds)
+                .field("memo", memo)
+                .finish(),
+            Step::Filter { expr, preds } => f
+                .debug_struct("Filter")
+                .field("expr", expr)
+                .field("preds", preds)
+                .finish(),
+        }
+    }
+}
 
 impl Step {
     /// An axis step, with its memo id.

@@ -14,8 +14,9 @@ use std::sync::{Mutex, OnceLock, RwLock};
 /// The memo id of an axis step (see [`super::ast::Step::Axis`]): equal steps get equal ids;
 /// a step that mentions a variable gets [`NO_MEMO`] (its result depends on the binding).
 pub fn step_memo_id(axis: Axis, test: &NodeTest, preds: &[Ast]) -> u32 {
-    // Derived `Debug` spells every part of the tree (names resolved to URIs and ids), so equal
-    // strings mean equal steps. A literal that merely contains "Var(" only disables the memo.
+    // `Debug` spells every part of the tree (names resolved to URIs and ids; inner memoisable
+    // steps by their ids, see `Step`'s `Debug`), so equal strings mean equal steps. A literal
+    // that merely contains "Var(" only disables the memo.
     let form = format!("{axis:?}|{test:?}|{preds:?}");
     if form.contains("Var(") {
         return NO_MEMO;

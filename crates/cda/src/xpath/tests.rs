@@ -338,6 +338,36 @@ fn memoised_prefixes_match_fresh_evaluation() {
     );
 }
 
+/// Memo ids name step forms, an inner step by its own id: steps that differ only inside an
+/// inner step's predicate get different ids, equal steps compiled apart the same id.
+#[test]
+fn memo_ids_tell_steps_apart_by_their_inner_steps() {
+    let first_memo = |src: &str| -> u32 {
+        let x = XPath::compile(src, &ns()).unwrap_or_else(|e| panic!("{src}: {e}"));
+        match x.ast() {
+            ast::Ast::Path { steps, .. } => match steps.first() {
+                Some(ast::Step::Axis { memo, .. }) => *memo,
+                other => panic!("{src}: first step {other:?}"),
+            },
+            other => panic!("{src}: not a path: {other:?}"),
+        }
+    };
+    let a = first_memo("hl7:section[hl7:code[@code='18719-5']]/hl7:entry");
+    let b = first_memo("hl7:section[hl7:code[@code='18723-7']]/hl7:entry");
+    let c = first_memo("hl7:section[hl7:code[@codeSystem='18719-5']]/hl7:entry");
+    let d = first_memo("hl7:section[hl7:id[@code='18719-5']]/hl7:entry");
+    let a2 = first_memo("hl7:section[hl7:code[@code = '18719-5']]/hl7:entry");
+    assert_eq!(a, a2);
+    for (x, y) in [(a, b), (a, c), (a, d), (b, c), (b, d), (c, d)] {
+        assert_ne!(x, y);
+    }
+    assert!([a, b, c, d].iter().all(|&m| m != ast::NO_MEMO));
+    assert_eq!(
+        first_memo("hl7:section[hl7:code[@code=$c]]/hl7:entry"),
+        ast::NO_MEMO
+    );
+}
+
 /// A step that mentions a variable is never memoised: rebinding the variable changes the
 /// result in the same environment.
 #[test]

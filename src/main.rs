@@ -14,6 +14,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Transparent huge pages: each first touch of a 2 MiB page clears all of it, and the
+    // allocator hands freed pages back; a run of a second or less then spent up to a fifth of
+    // its time in the kernel clearing pages (on a host with THP `always`). Best effort.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = cli::Cli::parse();
     match cli.run() {
         Ok(code) => code,

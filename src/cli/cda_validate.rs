@@ -385,6 +385,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         phases.push(("total", began.elapsed()));
         print_timings(&phases, &times, &rules)?;
     }
+    // The process ends right after this report: the compiled rule set and the rendered
+    // entries (hundreds of thousands of allocations) are left to the OS instead of being
+    // freed one by one, which took about 13 ms of a 420 ms run on the official samples.
+    std::mem::forget(rules);
+    std::mem::forget(results);
     Ok(ExitCode::from(if counts.errors > 0 {
         EXIT_USAGE
     } else if counts.refused > 0 {

@@ -54,7 +54,7 @@ impl Axis {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum NodeTest {
     /// A name test; `None` parts are wildcards. The namespace is a URI ("" = no namespace).
     /// `id` is the process-wide id of the expanded name when both parts are given (see the
@@ -73,6 +73,35 @@ pub enum NodeTest {
     /// `attribute()` / `attribute(*)` / `attribute(name)`.
     Attribute(Option<(Arc<str>, Arc<str>)>),
     DocumentNode,
+}
+
+/// The derived form, except that a name test with an interned name is written as its id:
+/// ids and expanded names map one to one (below the saturated id), so the forms that name
+/// steps and predicates (`xpath::names`) stay as distinct while skipping the escaping of
+/// namespace URIs.
+impl std::fmt::Debug for NodeTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeTest::Name {
+                ns: Some(_),
+                local: Some(_),
+                id,
+            } if *id < super::names::NO_NAME - 1 => write!(f, "Name#{id}"),
+            NodeTest::Name { ns, local, id } => f
+                .debug_struct("Name")
+                .field("ns", ns)
+                .field("local", local)
+                .field("id", id)
+                .finish(),
+            NodeTest::AnyNode => f.write_str("AnyNode"),
+            NodeTest::Text => f.write_str("Text"),
+            NodeTest::Comment => f.write_str("Comment"),
+            NodeTest::Pi(t) => f.debug_tuple("Pi").field(t).finish(),
+            NodeTest::Element(n) => f.debug_tuple("Element").field(n).finish(),
+            NodeTest::Attribute(n) => f.debug_tuple("Attribute").field(n).finish(),
+            NodeTest::DocumentNode => f.write_str("DocumentNode"),
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -10,6 +10,7 @@
 //! Library code never prints and never panics on input.
 
 pub mod build;
+mod csv;
 pub mod schematron;
 pub mod terminology;
 pub mod validate;

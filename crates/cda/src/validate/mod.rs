@@ -612,8 +612,9 @@ fn read_index(dir: &Path) -> Result<Vec<(String, String, String)>, RulesError> {
     if csv.is_file() {
         let text = std::fs::read_to_string(&csv)
             .map_err(|e| RulesError::Io(csv.clone(), e.to_string()))?;
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let mut records = crate::csv::Records::new(&text);
+        let mut header = Vec::new();
+        records.next_into(&mut header);
         let col = |name: &str| header.iter().position(|h| h.trim() == name);
         let (Some(r), Some(f), Some(v)) = (
             col("template_id_root"),
@@ -625,44 +626,22 @@ fn read_index(dir: &Path) -> Result<Vec<(String, String, String)>, RulesError> {
                 "missing template_id_root/schematron_file/schematron_version columns".into(),
             ));
         };
-        return Ok(lines
-            .filter_map(|l| {
-                let cells = csv_cells(l);
-                let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-                Some((
-                    cells.get(r)?.trim().to_owned(),
-                    cells.get(f)?.trim().to_owned(),
-                    cells.get(v)?.trim().to_owned(),
-                ))
-            })
-            .filter(|(r, f, _)| !r.is_empty() && !f.is_empty())
-            .collect());
+        let mut out = Vec::new();
+        let mut row = Vec::new();
+        while records.next_into(&mut row) {
+            let cell = |i: usize| row.get(i).map(|c| c.trim().to_owned());
+            if let (Some(root), Some(file), Some(version)) = (cell(r), cell(f), cell(v)) {
+                if !root.is_empty() && !file.is_empty() {
+                    out.push((root, file, version));
+                }
+            }
+        }
+        return Ok(out);
     }
     Err(RulesError::Index(
         dir.to_path_buf(),
         "no index: expected gateway-db/schematron-index.json or doctypes.csv".into(),
     ))
-}
-
-/// Splits one CSV line (RFC 4180 quoting, no embedded newlines).
-fn csv_cells(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            o => cur.push(o),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 /// A disagreement between the JWT's claims and the document.

@@ -4,19 +4,19 @@
 
 mod cli;
 
+use clap::Parser;
+use std::process::ExitCode;
+
 /// mimalloc: the validator and the batch client allocate many small, short-lived objects
 /// (XML trees, XPath sequences, JSON values) across threads, which glibc's allocator serves
 /// with more work per call.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::Parser;
-use std::process::ExitCode;
-
 fn main() -> ExitCode {
-    // Transparent huge pages: each first touch of a 2 MiB page clears all of it, and the
-    // allocator hands freed pages back; a run of a second or less then spent up to a fifth of
-    // its time in the kernel clearing pages (on a host with THP `always`). Best effort.
+    // Transparent huge pages: the kernel clears each 2 MiB page whole on first touch; with
+    // THP `always`, a validation run of under a second spent up to a quarter of it in the
+    // kernel clearing pages. Best effort.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = cli::Cli::parse();

@@ -371,10 +371,10 @@ fn read_list(path: &Path) -> Result<CodeList, TerminologyError> {
         };
         let codes = match list.by_version.get_mut(v.as_ref()) {
             Some(codes) => codes,
-            None => list.by_version.entry(v.clone().into_owned()).or_default(),
+            None => list.by_version.entry(v.to_string()).or_default(),
         };
-        codes.insert(c.clone().into_owned());
-        list.any.insert(c.clone().into_owned());
+        codes.insert(c.to_string());
+        list.any.insert(c.to_string());
     }
     Ok(list)
 }

@@ -150,6 +150,15 @@ mod tests {
         fn csv_records_match_the_reference_on_any_text(t in "[ab,\"\r\né]{0,40}") {
             proptest::prop_assert_eq!(parse_csv(&t), reference(&t));
         }
+
+        /// Any text a rule folder may hold (every Unicode scalar, multi-byte ones cut by
+        /// nothing): read without a panic, as the reference reads it.
+        #[test]
+        fn csv_records_of_arbitrary_text_match_the_reference(
+            t in proptest::prelude::any::<String>()
+        ) {
+            proptest::prop_assert_eq!(parse_csv(&t), reference(&t));
+        }
     }
 
     #[test]

@@ -383,6 +383,46 @@ fn read_list(path: &Path) -> Result<CodeList, TerminologyError> {
 mod tests {
     use super::*;
 
+    /// A code list in a scratch file of its own (removed after reading).
+    fn read_text(name: &str, text: &str) -> Result<CodeList, TerminologyError> {
+        let path = std::env::temp_dir().join(format!("fse-{}-{name}.csv", std::process::id()));
+        std::fs::write(&path, text).expect("scratch file");
+        let list = read_list(&path);
+        let _ = std::fs::remove_file(&path);
+        list
+    }
+
+    #[test]
+    fn a_code_list_without_its_columns_is_refused_by_name() {
+        for (name, text) in [
+            ("empty", ""),
+            ("no-code", "version,description\n1,x\n"),
+            ("quoted-header", "\"version,code\"\n1,X\n"),
+        ] {
+            match read_text(name, text) {
+                Err(TerminologyError::Format(path, msg)) => {
+                    assert!(path.ends_with(format!("fse-{}-{name}.csv", std::process::id())));
+                    assert_eq!(msg, "expected columns version,code", "{name}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn short_rows_of_a_code_list_are_skipped() {
+        let list = read_text(
+            "short",
+            "description,version,code\r\nx,1,A\r\nonly\r\n,,\r\ny,\"2\",\"B,C\"\r\n",
+        )
+        .expect("a list");
+        assert_eq!(list.any.len(), 3, "{list:?}");
+        assert!(list.any.contains("A") && list.any.contains("B,C") && list.any.contains(""));
+        assert!(list.by_version["1"].contains("A"));
+        assert!(list.by_version["2"].contains("B,C"));
+        assert!(list.by_version[""].contains(""));
+    }
+
     fn terminology() -> Terminology {
         let mut t = Terminology {
             allow: ["2.16.840.1.113883.6.1".to_owned()].into(),

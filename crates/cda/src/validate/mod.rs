@@ -723,6 +723,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_index_without_its_columns_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("fse-index-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        std::fs::write(
+            dir.join("doctypes.csv"),
+            "template_id_root,\"schematron_file,schematron_version\"\n1.2.3,a.sch,1\n",
+        )
+        .expect("scratch file");
+        let got = read_index(&dir);
+        std::fs::remove_dir_all(&dir).ok();
+        match got {
+            Err(RulesError::Index(path, msg)) => {
+                assert!(path.ends_with("doctypes.csv"));
+                assert!(msg.starts_with("missing template_id_root"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn index_rows_without_a_root_or_a_file_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("fse-index-rows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        std::fs::write(
+            dir.join("doctypes.csv"),
+            "type,template_id_root,schematron_file,schematron_version\r\n\
+             LAB, 2.16.840.1.113883.2.9.10.1.1 ,lab.sch,2.1\r\n\
+             RAD,,rad.sch,1\r\n\
+             VPS,1.2.3,,1\r\n\
+             short\r\n\
+             \"P,SS\",1.2.4,\"p,ss.sch\",4\r\n",
+        )
+        .expect("scratch file");
+        let got = read_index(&dir);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(
+            got.expect("an index"),
+            [
+                (
+                    "2.16.840.1.113883.2.9.10.1.1".into(),
+                    "lab.sch".into(),
+                    "2.1".into()
+                ),
+                ("1.2.4".into(), "p,ss.sch".into(), "4".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn jwt_coherence() {
         let doc = crate::xml::parse(
             br#"<ClinicalDocument xmlns="urn:hl7-org:v3"><code code="11502-2" codeSystem="2.16.840.1.113883.6.1"/>

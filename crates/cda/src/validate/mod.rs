@@ -722,17 +722,22 @@ pub fn check_jwt_coherence(
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_index_without_its_columns_is_refused_by_name() {
-        let dir = std::env::temp_dir().join(format!("fse-index-{}", std::process::id()));
+    /// `read_index` of a scratch folder holding `doctypes.csv` alone (removed after reading).
+    fn index_of(name: &str, doctypes: &str) -> Result<Vec<(String, String, String)>, RulesError> {
+        let dir = std::env::temp_dir().join(format!("fse-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
-        std::fs::write(
-            dir.join("doctypes.csv"),
-            "template_id_root,\"schematron_file,schematron_version\"\n1.2.3,a.sch,1\n",
-        )
-        .expect("scratch file");
+        std::fs::write(dir.join("doctypes.csv"), doctypes).expect("scratch file");
         let got = read_index(&dir);
         std::fs::remove_dir_all(&dir).ok();
+        got
+    }
+
+    #[test]
+    fn an_index_without_its_columns_is_refused_by_name() {
+        let got = index_of(
+            "index",
+            "template_id_root,\"schematron_file,schematron_version\"\n1.2.3,a.sch,1\n",
+        );
         match got {
             Err(RulesError::Index(path, msg)) => {
                 assert!(path.ends_with("doctypes.csv"));
@@ -744,20 +749,15 @@ mod tests {
 
     #[test]
     fn index_rows_without_a_root_or_a_file_are_skipped() {
-        let dir = std::env::temp_dir().join(format!("fse-index-rows-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        std::fs::write(
-            dir.join("doctypes.csv"),
+        let got = index_of(
+            "index-rows",
             "type,template_id_root,schematron_file,schematron_version\r\n\
              LAB, 2.16.840.1.113883.2.9.10.1.1 ,lab.sch,2.1\r\n\
              RAD,,rad.sch,1\r\n\
              VPS,1.2.3,,1\r\n\
              short\r\n\
              \"P,SS\",1.2.4,\"p,ss.sch\",4\r\n",
-        )
-        .expect("scratch file");
-        let got = read_index(&dir);
-        std::fs::remove_dir_all(&dir).ok();
+        );
         assert_eq!(
             got.expect("an index"),
             [

@@ -233,10 +233,12 @@ fn attr(e: &quick_xml::events::BytesStart<'_>, key: &[u8]) -> String {
 }
 
 fn pretty_date(v: &str) -> String {
-    if v.len() >= 8 && v[..8].bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}/{}/{}", &v[6..8], &v[4..6], &v[..4])
-    } else {
-        v.to_string()
+    // Checked on bytes: a multi-byte character may straddle byte 8 of outside input.
+    match v.as_bytes().get(..8) {
+        Some(d) if d.iter().all(u8::is_ascii_digit) => {
+            format!("{}/{}/{}", &v[6..8], &v[4..6], &v[..4])
+        }
+        _ => v.to_string(),
     }
 }
 
@@ -880,6 +882,14 @@ mod tests {
         <text><paragraph>Glicemia 90 mg/dL, perché è così: “ok” € 10 – ½ ‰ ✓</paragraph></text>\
         </section></component></structuredBody></component></ClinicalDocument>"
         .as_bytes();
+
+    #[test]
+    fn dates_are_shown_day_first_and_other_values_as_given() {
+        assert_eq!(pretty_date("20240131120000+0100"), "31/01/2024");
+        assert_eq!(pretty_date("2024"), "2024");
+        // A multi-byte character across byte 8 (found by the proptest below): no panic.
+        assert_eq!(pretty_date("2024013\u{e8}"), "2024013\u{e8}");
+    }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, .. Default::default() })]

@@ -26,7 +26,7 @@ use fse_cart::api::{
 };
 use fse_cart::client::cda::read_cda_header;
 use fse_cart::client::config::ClientConfig;
-use fse_cart::client::{ClientError, Document, GatewayCall, GatewayClient, Reply};
+use fse_cart::client::{ClientError, Document, GatewayCall, GatewayClient, Journaled, Reply};
 use fse_cart::journal::Journal;
 use fse_cart::sandbox::checks::{BasicPdfInspector, PdfInspector};
 use serde::Serialize;
@@ -298,7 +298,7 @@ fn journaled<T: Serialize>(
     call: GatewayCall<'_>,
     send: impl Fn() -> Result<Reply<T>, ClientError>,
 ) -> anyhow::Result<u8> {
-    let (result, rows) = client.journaled(journal, &call, send)?;
+    let Journaled { result, rows } = client.journaled(journal, &call, send)?;
     let attempts = u32::try_from(rows.len()).unwrap_or(u32::MAX);
     match result {
         Ok(reply) => print(&reply, attempts, rows.last().copied()),

@@ -152,6 +152,15 @@ pub struct GatewayCall<'a> {
     pub file: Option<&'a str>,
 }
 
+/// The end of [`GatewayClient::journaled`].
+#[derive(Debug)]
+pub struct Journaled<T> {
+    /// The last attempt's result.
+    pub result: Result<Reply<T>, ClientError>,
+    /// The journal's `gateway_call` rows, one per attempt.
+    pub rows: Vec<i64>,
+}
+
 /// What a status query says about a create whose answer was lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LostCreate {
@@ -517,7 +526,7 @@ impl GatewayClient {
         journal: &Journal,
         call: &GatewayCall<'_>,
         send: impl Fn() -> Result<Reply<T>, ClientError>,
-    ) -> Result<(Result<Reply<T>, ClientError>, Vec<i64>), JournalError> {
+    ) -> Result<Journaled<T>, JournalError> {
         let allowed = if call.operation.is_idempotent() {
             self.max_attempts
         } else {
@@ -539,7 +548,7 @@ impl GatewayClient {
                 std::thread::sleep(backoff_delay(attempt));
                 continue;
             }
-            return Ok((result, rows));
+            return Ok(Journaled { result, rows });
         }
     }
 

@@ -247,7 +247,10 @@ fn single_calls_use_the_cda_patient_are_journaled_and_checked_before_sending() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("sb");
     sandbox::init(&dir, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let sb = Sandbox::start(ServeOptions::new(&dir)).unwrap();
+    let mut options = ServeOptions::new(&dir);
+    // As `fse sandbox serve`: person_id must be the CDA's patient.
+    options.jwt_cda_coherence = true;
+    let sb = Sandbox::start(options).unwrap();
     let mut config = ClientConfig::load(&dir.join("fse.toml")).unwrap();
     config.gateway.base_url = sb.base_url().to_owned();
     config.gateway.audience = Some(sb.audience());

@@ -1072,21 +1072,10 @@ pub fn resume(
     options: &BatchOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Summary, BatchError> {
-    let (batch, options) = stored_batch(journal, batch_id, options)?;
-    let docs: Vec<DocumentRow> = journal
-        .documents(batch.id)?
-        .into_iter()
-        .filter(|d| !d.state.is_terminal())
-        .collect();
-    let ctx = Context {
-        journal,
-        client,
-        signer,
-        options: &options,
-        rate: RateLimiter::new(options.max_calls_per_second),
-        batch_id: batch.id,
-    };
-    execute(&ctx, docs, true, progress)
+    let unfinished = |s: DocState| !s.is_terminal();
+    continue_batch(
+        journal, client, signer, batch_id, options, progress, unfinished,
+    )
 }
 
 /// Sends the failed documents of batch `batch_id` (default: the latest) again, from their
@@ -1101,13 +1090,28 @@ pub fn retry_failed(
     options: &BatchOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Summary, BatchError> {
+    let failed = |s: DocState| s == DocState::Failed;
+    continue_batch(journal, client, signer, batch_id, options, progress, failed)
+}
+
+/// Runs the documents of a stored batch whose state `pick` selects as in [`resume`] (an
+/// open create settled first); a batch that finished is marked unfinished until they end.
+fn continue_batch(
+    journal: &Journal,
+    client: &GatewayClient,
+    signer: &fse_pades::SignerIdentity,
+    batch_id: Option<i64>,
+    options: &BatchOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    pick: impl Fn(DocState) -> bool,
+) -> Result<Summary, BatchError> {
     let (batch, options) = stored_batch(journal, batch_id, options)?;
     let docs: Vec<DocumentRow> = journal
         .documents(batch.id)?
         .into_iter()
-        .filter(|d| d.state == DocState::Failed)
+        .filter(|d| pick(d.state))
         .collect();
-    if !docs.is_empty() {
+    if batch.finished_at.is_some() && !docs.is_empty() {
         journal.reopen_batch(batch.id)?;
     }
     let ctx = Context {
@@ -1250,15 +1254,41 @@ mod tests {
             .count()
     }
 
+    /// A sandbox in `dir/sb`, its client and signer, and the LAB fixtures in `dir/in`.
+    struct Bench {
+        sb: crate::sandbox::Sandbox,
+        sb_dir: PathBuf,
+        client: GatewayClient,
+        signer: fse_pades::SignerIdentity,
+        input: PathBuf,
+        n: usize,
+    }
+
+    fn bench(dir: &Path) -> Bench {
+        let sb_dir = dir.join("sb");
+        let (sb, config) = start_sandbox(&sb_dir).unwrap();
+        let input = dir.join("in");
+        Bench {
+            sb,
+            client: GatewayClient::from_config(&config).unwrap(),
+            signer: pades_signer(&config).unwrap(),
+            n: lab_input(&input),
+            sb_dir,
+            input,
+        }
+    }
+
     #[test]
     fn resume_settles_unanswered_creates_by_status_query() {
         let tmp = tempfile::tempdir().unwrap();
-        let sb_dir = tmp.path().join("sb");
-        let (sb, config) = start_sandbox(&sb_dir).unwrap();
-        let client = GatewayClient::from_config(&config).unwrap();
-        let signer = pades_signer(&config).unwrap();
-        let input = tmp.path().join("in");
-        let n = lab_input(&input);
+        let Bench {
+            sb,
+            sb_dir,
+            client,
+            signer,
+            input,
+            n,
+        } = bench(tmp.path());
         assert!(n >= 3);
         let journal = Journal::open(&tmp.path().join("j.sqlite")).unwrap();
         let options = BatchOptions {
@@ -1309,12 +1339,14 @@ mod tests {
     #[test]
     fn resume_keeps_the_batch_s_output_folder_and_data_json_lists_what_exists() {
         let tmp = tempfile::tempdir().unwrap();
-        let sb_dir = tmp.path().join("sb");
-        let (sb, config) = start_sandbox(&sb_dir).unwrap();
-        let client = GatewayClient::from_config(&config).unwrap();
-        let signer = pades_signer(&config).unwrap();
-        let input = tmp.path().join("in");
-        let n = lab_input(&input);
+        let Bench {
+            sb,
+            sb_dir,
+            client,
+            signer,
+            input,
+            n,
+        } = bench(tmp.path());
         let sources = discover(&input).unwrap();
         // The first document: a sidecar saying VAC for a laboratory report (REF).
         let sidecar = sources[0].cda.with_extension("meta.json");

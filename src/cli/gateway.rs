@@ -298,9 +298,16 @@ fn journaled<T: Serialize>(
     call: GatewayCall<'_>,
     send: impl Fn() -> Result<Reply<T>, ClientError>,
 ) -> anyhow::Result<u8> {
-    let Journaled { result, rows } = client.journaled(journal, &call, send)?;
+    let Journaled {
+        result,
+        rows,
+        unrecorded,
+    } = client.journaled(journal, &call, send)?;
     let attempts = u32::try_from(rows.len()).unwrap_or(u32::MAX);
-    match result {
+    if let Some(e) = &unrecorded {
+        eprintln!("fse: error: the answer below could not be journaled: {e}");
+    }
+    let code = match result {
         Ok(reply) => print(&reply, attempts, rows.last().copied()),
         Err(ClientError::NoAnswer { message, .. }) => {
             eprintln!(
@@ -309,7 +316,12 @@ fn journaled<T: Serialize>(
             Ok(EXIT_USAGE)
         }
         Err(e) => Err(e.into()),
-    }
+    }?;
+    Ok(if unrecorded.is_some() {
+        EXIT_USAGE
+    } else {
+        code
+    })
 }
 
 pub fn run(cmd: GatewayCommand, config: Option<&Path>) -> anyhow::Result<ExitCode> {

@@ -159,6 +159,8 @@ pub struct Journaled<T> {
     pub result: Result<Reply<T>, ClientError>,
     /// The journal's `gateway_call` rows, one per attempt.
     pub rows: Vec<i64>,
+    /// Why the last attempt's outcome could not be journaled (its intent was).
+    pub unrecorded: Option<JournalError>,
 }
 
 /// What a status query says about a create whose answer was lost.
@@ -520,7 +522,8 @@ impl GatewayClient {
     /// before, its outcome after), `send` making one attempt; an operation safe to resend
     /// (validation, status) is sent again on a 5xx or no answer, at most
     /// [`GatewayClient::max_attempts`] times, each attempt its own row. Returns the last
-    /// attempt's result and the rows written.
+    /// attempt's result and the rows written; an intent that cannot be written stops before
+    /// the call is sent.
     pub fn journaled<T>(
         &self,
         journal: &Journal,
@@ -543,12 +546,17 @@ impl GatewayClient {
                 Ok(reply) => reply.outcome(),
                 Err(e) => e.outcome(),
             };
-            journal.gateway_outcome(row, &outcome)?;
-            if is_retryable(&result) && attempt < allowed {
+            // The answer is not dropped for want of its record: the caller still shows it.
+            let unrecorded = journal.gateway_outcome(row, &outcome).err();
+            if unrecorded.is_none() && is_retryable(&result) && attempt < allowed {
                 std::thread::sleep(backoff_delay(attempt));
                 continue;
             }
-            return Ok(Journaled { result, rows });
+            return Ok(Journaled {
+                result,
+                rows,
+                unrecorded,
+            });
         }
     }
 

@@ -563,12 +563,17 @@ impl Context<'_> {
                     "{id_doc} already published by batch {batch} as {name}: not sent again"
                 )))
             }
-            Some((batch, name, _)) => {
+            Some((batch, name, state)) => {
+                let settle = if state == DocState::Failed {
+                    "retry-failed"
+                } else {
+                    "resume"
+                };
                 return Err(Stop::Failed(format!(
                     "{id_doc} possibly published by batch {batch} as {name} (its create has no \
-                     answer, or a 5xx): not sent again; settle that batch with `fse batch \
-                     resume --batch {batch}`, then publish again"
-                )))
+                     answer, or a 5xx): not sent again; settle it with `fse batch {settle} \
+                     --batch {batch}`, then publish again"
+                )));
             }
             None => {}
         }

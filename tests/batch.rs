@@ -263,7 +263,8 @@ fn journal_x_cart_ids_equal_the_sandbox_log() {
     assert!(trasf["source"].as_str().unwrap().ends_with("trasf.xml"));
     assert_eq!(trasf["state"], "published");
 
-    // Publishing the same directory again sends nothing: the journal knows they are published.
+    // Publishing the same directory again sends nothing: the journal knows they are
+    // published, and reports them skipped (not failed).
     let again = fse(
         tmp.path(),
         &[
@@ -279,13 +280,14 @@ fn journal_x_cart_ids_equal_the_sandbox_log() {
             "json",
         ],
     );
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(0));
     let summary = json(&again);
-    assert_eq!(summary["counts"]["failed"], n, "{summary:#}");
-    assert!(summary["failures"][0][1]
+    assert_eq!(summary["counts"]["skipped"], n, "{summary:#}");
+    assert_eq!(summary["failures"], Value::Array(vec![]));
+    assert!(summary["skipped"][0][1]
         .as_str()
         .unwrap()
-        .contains("already published"));
+        .contains("already published by batch 1"));
     assert_eq!(
         sandbox::cart_log(&sb_dir).unwrap().len(),
         2 * n,
@@ -415,5 +417,105 @@ fn sigkill_then_resume_publishes_each_document_exactly_once() {
         lost <= kills * jobs,
         "{lost} X-CART-ids missing from the journal"
     );
+    sb.stop();
+}
+
+/// A batch to run with `fse --config CONFIG batch …ARGS --journal JOURNAL --format json`:
+/// its exit code and summary.
+fn batch_json(cwd: &Path, config: &Path, journal: &Path, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["--config", config.to_str().unwrap(), "batch"];
+    all.extend_from_slice(args);
+    all.extend(["--journal", journal.to_str().unwrap(), "--format", "json"]);
+    let out = fse(cwd, &all);
+    (out.status.code().unwrap(), json(&out))
+}
+
+/// Publishing a folder again after fixing a document: the documents already published are
+/// skipped (not failures), the fixed one is published, exit 0. `fse batch retry-failed` sends
+/// a batch's failed documents again after a fix, within that batch, keeping their signed PDFs
+/// in the batch's output folder.
+#[test]
+fn publishing_again_skips_the_published_and_retry_failed_sends_the_fixed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb_dir = tmp.path().join("sb");
+    let (sb, config) = sandbox_in(&sb_dir, Duration::ZERO);
+    let journal = tmp.path().join("j.sqlite");
+    let accepted_creates = || {
+        sandbox::cart_log(&sb_dir)
+            .unwrap()
+            .iter()
+            .filter(|e| e.operation == "create" && e.status / 100 == 2)
+            .count()
+    };
+    // A sidecar that contradicts the document type (a laboratory report is REF, not VAC).
+    let spoil = |input: &Path| {
+        let first = discover(input).unwrap().remove(0);
+        let sidecar = first.cda.with_extension("meta.json");
+        std::fs::write(&sidecar, br#"{"tipo_documento_liv_alto": "VAC"}"#).unwrap();
+        (first.name, sidecar)
+    };
+
+    let input = tmp.path().join("in");
+    let n = input_with(&["LAB"], &input);
+    let (bad, sidecar) = spoil(&input);
+    let publish = ["publish", input.to_str().unwrap(), "--unique-ids"];
+    let (code, summary) = batch_json(tmp.path(), &config, &journal, &publish);
+    assert_eq!(code, 1, "{summary:#}");
+    assert_eq!(summary["counts"]["published"], n - 1, "{summary:#}");
+    assert_eq!(summary["failures"][0][0], bad.as_str());
+    let reason = summary["failures"][0][1].as_str().unwrap();
+    assert!(
+        reason.contains("accepts only REF") && reason.contains("nothing sent"),
+        "{reason}"
+    );
+    assert_eq!(accepted_creates(), n - 1);
+
+    // Fixed, published again: the others skipped, the fixed one published, exit 0.
+    std::fs::remove_file(&sidecar).unwrap();
+    let (code, summary) = batch_json(tmp.path(), &config, &journal, &publish);
+    assert_eq!(code, 0, "{summary:#}");
+    assert_eq!(summary["counts"]["published"], 1, "{summary:#}");
+    assert_eq!(summary["counts"]["skipped"], n - 1);
+    assert_eq!(summary["failures"], Value::Array(vec![]));
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert!(skipped.iter().all(|s| s[0] != bad.as_str()
+        && s[1]
+            .as_str()
+            .unwrap()
+            .contains("already published by batch 1")));
+    assert_eq!(accepted_creates(), n, "each document published once");
+
+    // retry-failed: another folder, its own output folder, one document failed then fixed.
+    let input2 = tmp.path().join("in2");
+    let n2 = input_with(&["RAD"], &input2);
+    let (bad2, sidecar2) = spoil(&input2);
+    let out2 = tmp.path().join("out2");
+    let publish2 = [
+        "publish",
+        input2.to_str().unwrap(),
+        "--unique-ids",
+        "--output",
+        out2.to_str().unwrap(),
+    ];
+    let (code, summary) = batch_json(tmp.path(), &config, &journal, &publish2);
+    assert_eq!((code, &summary["counts"]["failed"]), (1, &Value::from(1)));
+    let batch = summary["batch_id"].as_i64().unwrap();
+    let bad_pdf = out2.join(format!("{bad2}.pdf"));
+    assert!(!bad_pdf.exists());
+    std::fs::remove_file(&sidecar2).unwrap();
+    // From another directory, without --output: the batch's folder is used.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let (code, summary) = batch_json(&elsewhere, &config, &journal, &["retry-failed"]);
+    assert_eq!(code, 0, "{summary:#}");
+    assert_eq!(summary["batch_id"].as_i64(), Some(batch));
+    assert_eq!(summary["counts"]["published"], n2, "{summary:#}");
+    assert!(fse_pades::extract_cda(&std::fs::read(&bad_pdf).unwrap()).is_ok());
+    assert_eq!(accepted_creates(), n + n2);
+    // Nothing failed is left: a second retry sends nothing.
+    let calls = sandbox::cart_log(&sb_dir).unwrap().len();
+    let (code, _) = batch_json(&elsewhere, &config, &journal, &["retry-failed"]);
+    assert_eq!(code, 0);
+    assert_eq!(sandbox::cart_log(&sb_dir).unwrap().len(), calls);
     sb.stop();
 }

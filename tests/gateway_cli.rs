@@ -82,7 +82,11 @@ fn validate_create_status_and_refusals_through_the_cli() {
         .collect();
     assert_eq!(events[..2], ["VALIDATION", "PUBLICATION"]);
 
-    // Refused: LDO was never validated → exit 1 with the problem and its identifiers.
+    // Refused: LDO was never validated → exit 1 with the problem and its identifiers (its
+    // metadata with the class of a discharge letter, which the gateway requires).
+    let mut ldo_body = body.clone();
+    ldo_body["tipoDocumentoLivAlto"] = json!("LDO");
+    std::fs::write(&metadata, ldo_body.to_string()).unwrap();
     let ldo = pdf("LDO");
     let (code, v) = fse(
         &config_path,
@@ -231,5 +235,131 @@ fn config_check_and_cart_call() {
         .unwrap()
         .iter()
         .any(|e| e.x_cart_id == x_cart_id));
+    sb.stop();
+}
+
+/// `fse gateway` puts the CDA's patient in the JWT (not the configuration's fixed
+/// `person_id`), journals every call with the X-CART-id the sandbox sent, prints
+/// `http_status`, derives `tipoDocumentoLivAlto` from the document type and refuses, before
+/// sending, one that contradicts it or a document id that is not `root^extension`.
+#[test]
+fn single_calls_use_the_cda_patient_are_journaled_and_checked_before_sending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sb");
+    sandbox::init(&dir, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut options = ServeOptions::new(&dir);
+    // As `fse sandbox serve`: person_id must be the CDA's patient.
+    options.jwt_cda_coherence = true;
+    let sb = Sandbox::start(options).unwrap();
+    let mut config = ClientConfig::load(&dir.join("fse.toml")).unwrap();
+    config.gateway.base_url = sb.base_url().to_owned();
+    config.gateway.audience = Some(sb.audience());
+    // Another patient than the documents': every real patient differs from a fixed one.
+    config.profile.person_id = "RSSMRA80A01H501U^^^&2.16.840.1.113883.2.9.4.3.2&ISO".into();
+    let config_path = dir.join("live.toml");
+    std::fs::write(&config_path, config.to_toml().unwrap()).unwrap();
+    let sent = || sandbox::cart_log(&dir).unwrap().len();
+
+    let vacc = pdf("CERT_VACC");
+    let vacc = vacc.to_str().unwrap();
+    let (code, v) = fse(
+        &config_path,
+        &["validate", vacc, "--activity", "validation"],
+    );
+    assert_eq!((code, v["http_status"].as_u64()), (0, Some(201)), "{v}");
+    assert_eq!(v["status"], v["http_status"]);
+    let validation_cart_id = v["x_cart_id"].as_str().unwrap().to_owned();
+
+    // A body without tipoDocumentoLivAlto: derived (Certificato vaccinale 82593-5 → VAC).
+    let metadata = dir.join("create.json");
+    let mut body = json!({
+        "tipologiaStruttura": "Ospedale", "assettoOrganizzativo": "AD_PSC001",
+        "tipoAttivitaClinica": "CON", "identificativoSottomissione": "2.16.840.1.113883.2.9.2.90.4.3^1",
+        "identificativoDoc": "2.16.840.1.113883.2.9.2.90.4.4^VACC1",
+        "identificativoRep": "2.16.840.1.113883.2.9.2.90.4.5.1",
+        "mode": "ATTACHMENT", "healthDataFormat": "CDA"
+    });
+    // First the contradicting value fse used to send (CER), and an id without `^`: refused
+    // here, exit 2, nothing sent.
+    let before = sent();
+    for (key, value) in [
+        ("tipoDocumentoLivAlto", "CER"),
+        ("identificativoDoc", "VACC1"),
+    ] {
+        let mut bad = body.clone();
+        bad[key] = json!(value);
+        std::fs::write(&metadata, bad.to_string()).unwrap();
+        let out = Command::new(common::fse_bin())
+            .arg("--config")
+            .arg(&config_path)
+            .args(["gateway", "create", vacc, "--metadata"])
+            .arg(&metadata)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        assert!(stderr.contains("nothing sent"), "{stderr}");
+        if key == "tipoDocumentoLivAlto" {
+            assert!(stderr.contains("accepts only VAC"), "{stderr}");
+        }
+    }
+    assert_eq!(sent(), before, "nothing sent");
+    std::fs::write(&metadata, body.to_string()).unwrap();
+    let (code, v) = fse(
+        &config_path,
+        &["create", vacc, "--metadata", metadata.to_str().unwrap()],
+    );
+    assert_eq!((code, v["http_status"].as_u64()), (0, Some(202)), "{v}");
+    let create_cart_id = v["x_cart_id"].as_str().unwrap().to_owned();
+    body["tipoDocumentoLivAlto"] = json!("VAC");
+
+    // Journaled: each call with the X-CART-id the sandbox logged, the printed row id.
+    let journal = fse_cart::journal::Journal::open(&dir.join("fse-journal.sqlite")).unwrap();
+    let calls = journal.gateway_calls().unwrap();
+    let logged: Vec<String> = sandbox::cart_log(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.x_cart_id)
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        (calls[0].operation.as_str(), calls[0].x_cart_id.as_deref()),
+        ("validation", Some(validation_cart_id.as_str()))
+    );
+    assert_eq!(
+        (calls[1].operation.as_str(), calls[1].x_cart_id.as_deref()),
+        ("create", Some(create_cart_id.as_str()))
+    );
+    assert_eq!(v["journal_call_id"].as_i64(), Some(calls[1].id));
+    assert_eq!(
+        calls[1].id_doc.as_deref(),
+        Some("2.16.840.1.113883.2.9.2.90.4.4^VACC1")
+    );
+    assert_eq!(calls[1].http_status, Some(202));
+    assert!(calls[1].trace_id.is_some() && calls[1].workflow_instance_id.is_some());
+    assert!(logged.contains(&validation_cart_id) && logged.contains(&create_cart_id));
+    // `fse journal gateway-calls` shows them.
+    let out = Command::new(common::fse_bin())
+        .arg("--config")
+        .arg(&config_path)
+        .args(["journal", "gateway-calls"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed[1]["x_cart_id"].as_str(),
+        Some(create_cart_id.as_str())
+    );
+
+    // A path id without `^`: refused before sending.
+    let before = sent();
+    let out = Command::new(common::fse_bin())
+        .arg("--config")
+        .arg(&config_path)
+        .args(["gateway", "delete", "VACC1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(sent(), before);
     sb.stop();
 }

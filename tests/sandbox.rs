@@ -9,8 +9,8 @@
 mod common;
 
 use fse_cart::api::{
-    Activity, GatewayResponse, InjectionMode, Problem, ProblemType, PublicationRequest,
-    ValidationRequest,
+    correlation, Activity, GatewayResponse, InjectionMode, Problem, ProblemType,
+    PublicationRequest, TipoDocumentoLivAlto, ValidationRequest,
 };
 use fse_cart::client::config::ClientConfig;
 use fse_cart::client::{tls_config, ClientError, Document, GatewayClient, LostCreate};
@@ -224,6 +224,9 @@ fn publication(id_doc: &str) -> PublicationRequest {
     )
     .unwrap();
     body.identificativo_doc = id_doc.to_owned();
+    // The container's body (2023) says WOR; since January 2026 the gateway accepts only the
+    // class its table correlates with the document type (LAB, 11502-2: REF).
+    body.tipo_documento_liv_alto = TipoDocumentoLivAlto::Ref;
     body
 }
 
@@ -350,6 +353,14 @@ fn official_create_samples_resigned() {
             uuid_like()
         ));
         let with_hash = &payloads[format!("JWT_{doc}_WITH_HASH_PAYLOAD")];
+        // The container's tipoDocumentoLivAlto (2023) predates the gateway's correlation check:
+        // send the one its table gives for the document type.
+        let loinc = with_hash["resource_hl7_type"]
+            .as_str()
+            .and_then(fse_cart::jwt::parse_resource_hl7_type)
+            .unwrap();
+        let class = correlation::high_level_type(loinc).unwrap();
+        body["tipoDocumentoLivAlto"] = json!(class.as_str());
         // As published (2023), the samples' locality is not XON: spec v2.22 refuses it on create.
         let (auth, sig) = env.resign(with_hash, json!({}));
         let reply = send_multipart(
@@ -509,12 +520,21 @@ fn magic_prefixes_of_the_accreditation_kit() {
     let skip = client
         .create(
             doc,
-            &publication(&format!("SKIP_VALIDATION_{}", uuid_like())),
+            &publication(&format!(
+                "SKIP_VALIDATION_2.16.840.1.113883.2.9.2.90.4.4^{}",
+                uuid_like()
+            )),
         )
         .unwrap();
     assert_eq!(skip.status, 202, "{skip:?}");
     let timeout = client
-        .create(doc, &publication(&format!("CRASH_TIMEOUT_{}", uuid_like())))
+        .create(
+            doc,
+            &publication(&format!(
+                "CRASH_TIMEOUT_2.16.840.1.113883.2.9.2.90.4.4^{}",
+                uuid_like()
+            )),
+        )
         .unwrap();
     assert_eq!(
         (timeout.status, &problem(&timeout).problem_type),
@@ -525,7 +545,13 @@ fn magic_prefixes_of_the_accreditation_kit() {
         .unwrap()
         .is_success());
     let ini = client
-        .create(doc, &publication(&format!("CRASH_INI_{}", uuid_like())))
+        .create(
+            doc,
+            &publication(&format!(
+                "CRASH_INI_2.16.840.1.113883.2.9.2.90.4.4^{}",
+                uuid_like()
+            )),
+        )
         .unwrap();
     assert_eq!(ini.status, 202);
     let events = client
@@ -1413,4 +1439,85 @@ fn a_remembered_validation_expires() {
     assert_eq!(again.status, 201);
     let created = client.create(doc, &publication(&id)).unwrap();
     assert_eq!(created.status, 202, "{created:?}");
+}
+
+/// The dispatcher's checks of 2026 (`release` branch): `tipoDocumentoLivAlto` must be the class
+/// its table correlates with the document type (400 `/msg/validator`), and every document id
+/// must be `root^extension` with a non-empty part after the last `^` (400 `/msg/id-doc`; a
+/// replace's path id with instance `/invalid-req-id`), refused before anything is stored.
+#[test]
+fn correlation_of_the_document_class_and_the_id_form_are_enforced() {
+    let env = env();
+    let client = env.client();
+    let (pdf, loinc) = lab();
+    let doc = Document { pdf: &pdf, loinc };
+    assert!(client
+        .validate(doc, &validation(Activity::Validation))
+        .unwrap()
+        .is_success());
+    let id = format!("2.16.840.1.113883.2.9.2.90.4.4^CORR{}", uuid_like());
+    // A laboratory report (11502-2) as a vaccination document: refused.
+    let mut wrong = publication(&id);
+    wrong.tipo_documento_liv_alto = TipoDocumentoLivAlto::Vac;
+    let refused = client.create(doc, &wrong).unwrap();
+    let p = problem(&refused);
+    assert_eq!(
+        (refused.status, &p.problem_type, p.title.as_str()),
+        (400, &ProblemType::Validator, "Errore di validazione")
+    );
+    assert_eq!(
+        p.detail,
+        "Non c'è correlazione tra tipo documento e tipo documento livello alto"
+    );
+    assert_eq!(p.instance.as_deref(), Some("/msg/validator"));
+    // Ids without `^` and a non-empty part after it: refused.
+    for bad in [
+        format!("CORR{}", uuid_like()),
+        format!("2.16.840.1.113883.2.9.2.90.4.4^CORR{}^", uuid_like()),
+        format!("SKIP_VALIDATION_{}", uuid_like()),
+    ] {
+        let refused = client.create(doc, &publication(&bad)).unwrap();
+        let p = problem(&refused);
+        assert_eq!(
+            (refused.status, &p.problem_type, p.instance.as_deref()),
+            (400, &ProblemType::IdDoc, Some("/invalid-id")),
+            "{bad}"
+        );
+        assert_eq!(p.detail, "L'identificativo documento non è valido");
+        assert_eq!(p.title, "Campo id documento non valido");
+    }
+    // Nothing of the refusals was stored: the right class publishes the document once.
+    let created = client.create(doc, &publication(&id)).unwrap();
+    assert_eq!(created.status, 202, "{created:?}");
+    // Path ids: a replace's is checked first (its own instance), a delete's too.
+    let mut replace: fse_cart::api::ReplaceRequest = serde_json::from_value(json!({
+        "tipologiaStruttura": "Ospedale", "tipoDocumentoLivAlto": "REF",
+        "assettoOrganizzativo": "AD_PSC001", "tipoAttivitaClinica": "PHR",
+        "identificativoSottomissione": "1", "identificativoDoc": format!("{id}.2"),
+        "identificativoRep": "2.16.840.1.113883.2.9.2.90.4.5.1", "mode": "ATTACHMENT"
+    }))
+    .unwrap();
+    let refused = client.replace("NOTFOUND", doc, &replace).unwrap();
+    let p = problem(&refused);
+    assert_eq!(
+        (refused.status, &p.problem_type, p.instance.as_deref()),
+        (400, &ProblemType::IdDoc, Some("/invalid-req-id"))
+    );
+    assert_eq!(
+        p.detail,
+        "L'identificativo documento fornito in richiesta non è valido"
+    );
+    let refused = client.delete("NOTFOUND").unwrap();
+    assert_eq!(
+        (refused.status, problem(&refused).instance.as_deref()),
+        (400, Some("/invalid-id"))
+    );
+    // A replace with a class that does not correlate: refused, the document stays current.
+    replace.tipo_documento_liv_alto = TipoDocumentoLivAlto::Cer;
+    let refused = client.replace(&id, doc, &replace).unwrap();
+    assert_eq!(
+        (refused.status, &problem(&refused).problem_type),
+        (400, &ProblemType::Validator)
+    );
+    assert_eq!(client.delete(&id).unwrap().status, 202);
 }

@@ -1,4 +1,5 @@
-//! `fse batch publish|resume`: journaled parallel publication of a directory of documents
+//! `fse batch publish|resume|retry-failed`: journaled parallel publication of a directory of
+//! documents
 //! (see `fse_cart::batch`). Progress goes to stderr (a bar on a terminal, plain lines
 //! otherwise); the summary to stdout (text or `--format json`).
 //!
@@ -6,7 +7,8 @@
 //! each overridable by `FSE_<SECTION>_<KEY>`); command-line options win. A `NAME.meta.json`
 //! next to a document overrides `[publication]` keys for that document.
 //!
-//! Exit codes: 0 every document published, 1 some failed or unfinished, 2 usage/input/IO.
+//! Exit codes: 0 every document published (or skipped: published by an earlier batch), 1 some
+//! failed or unfinished, 2 usage/input/IO.
 
 use super::{EXIT_INVALID, EXIT_OK};
 use anyhow::{anyhow, Context};
@@ -25,8 +27,11 @@ pub enum BatchCommand {
     /// Build/read, inject, validate at the gateway, sign and publish every document of DIR.
     Publish(PublishArgs),
     /// Continue an interrupted batch from the journal (unanswered publications are settled by
-    /// a status query, never resent blindly).
+    /// a status query, never resent blindly); signed PDFs go to the batch's --output folder.
     Resume(ResumeArgs),
+    /// Send the failed documents of a batch again, from their files as they are now (after a
+    /// fix); published and skipped ones are left alone.
+    RetryFailed(ResumeArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,7 +67,7 @@ pub struct CommonArgs {
     #[arg(long, conflicts_with = "rules")]
     no_local_validation: bool,
     /// Keep every signed PDF as DIR/NAME.pdf (the files `fse journal export --format
-    /// data-json` lists).
+    /// data-json` lists); resume and retry-failed use the batch's folder unless given one.
     #[arg(long, short, value_name = "DIR")]
     output: Option<PathBuf>,
     /// Summary format on stdout.
@@ -232,18 +237,8 @@ pub fn run(cmd: BatchCommand, config: Option<&Path>) -> anyhow::Result<ExitCode>
             reporter.finish();
             (args.common, summary)
         }
-        BatchCommand::Resume(args) => {
-            let s = setup(&args.common, config)?;
-            let mut opts = options(&args.common, &s.config)?;
-            opts.gateway = s.gateway.clone();
-            let reporter = Reporter::new();
-            let summary =
-                batch::resume(&s.journal, &s.client, &s.signer, args.batch, &opts, &|p| {
-                    reporter.report(p)
-                })?;
-            reporter.finish();
-            (args.common, summary)
-        }
+        BatchCommand::Resume(args) => continue_batch(batch::resume, args, config)?,
+        BatchCommand::RetryFailed(args) => continue_batch(batch::retry_failed, args, config)?,
     };
     print_summary(&summary, common.format)?;
     let all_published = summary.failures.is_empty();
@@ -252,6 +247,33 @@ pub fn run(cmd: BatchCommand, config: Option<&Path>) -> anyhow::Result<ExitCode>
     } else {
         EXIT_INVALID
     }))
+}
+
+/// `batch::resume` or `batch::retry_failed`.
+type ContinueBatch = fn(
+    &Journal,
+    &GatewayClient,
+    &fse_pades::SignerIdentity,
+    Option<i64>,
+    &BatchOptions,
+    &(dyn Fn(Progress) + Sync),
+) -> Result<Summary, batch::BatchError>;
+
+/// Runs `resume` or `retry-failed` on the batch `args` names.
+fn continue_batch(
+    run: ContinueBatch,
+    args: ResumeArgs,
+    config: Option<&Path>,
+) -> anyhow::Result<(CommonArgs, Summary)> {
+    let s = setup(&args.common, config)?;
+    let mut opts = options(&args.common, &s.config)?;
+    opts.gateway = s.gateway.clone();
+    let reporter = Reporter::new();
+    let summary = run(&s.journal, &s.client, &s.signer, args.batch, &opts, &|p| {
+        reporter.report(p)
+    })?;
+    reporter.finish();
+    Ok((args.common, summary))
 }
 
 fn print_summary(summary: &Summary, format: Format) -> anyhow::Result<()> {
@@ -267,6 +289,9 @@ fn print_summary(summary: &Summary, format: Format) -> anyhow::Result<()> {
             }
             for (name, reason) in &summary.failures {
                 println!("  {name}: {reason}");
+            }
+            for (name, reason) in &summary.skipped {
+                println!("  {name} (skipped): {reason}");
             }
         }
     }

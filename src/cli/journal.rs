@@ -1,5 +1,5 @@
-//! `fse journal list|show|export|cart-calls`: reports of the batch journal (located by `--journal`, else
-//! next to `--config`, else `./fse-journal.sqlite`).
+//! `fse journal list|show|export|gateway-calls|cart-calls`: reports of the journal (located by
+//! `--journal`, else next to `--config`, else `./fse-journal.sqlite`).
 //!
 //! Exit codes: 0 ok, 2 usage/input/IO (missing journal, unknown batch).
 
@@ -20,6 +20,8 @@ pub enum JournalCommand {
     Show(ShowArgs),
     /// Every call record (or the accreditation data.json) as CSV or JSON.
     Export(ExportArgs),
+    /// Single gateway calls (`fse gateway …`) as JSON.
+    GatewayCalls(ListArgs),
     /// Calls to other CART services (`fse cart call`) as JSON.
     CartCalls(ListArgs),
 }
@@ -102,6 +104,10 @@ pub fn run(cmd: JournalCommand, config: Option<&Path>) -> anyhow::Result<ExitCod
                 );
             }
         }
+        JournalCommand::GatewayCalls(args) => {
+            let j = open(&args.location, config)?;
+            println!("{}", serde_json::to_string_pretty(&j.gateway_calls()?)?);
+        }
         JournalCommand::CartCalls(args) => {
             let j = open(&args.location, config)?;
             println!("{}", serde_json::to_string_pretty(&j.cart_calls()?)?);
@@ -146,7 +152,16 @@ pub fn run(cmd: JournalCommand, config: Option<&Path>) -> anyhow::Result<ExitCod
                             env!("CARGO_PKG_VERSION").to_owned(),
                         ),
                     };
-                    export::to_json(&data_json(&records, &vendor, &id, &version))?
+                    let data = data_json(&records, &j.output_dirs()?, &vendor, &id, &version);
+                    for r in data.results.iter().filter(|r| r.files.is_empty()) {
+                        eprintln!(
+                            "fse: warning: data.json result {} (trace {}) lists no file: its \
+                             signed PDF is not in the batch's output folder (publish with \
+                             --output DIR to keep it)",
+                            r.id, r.trace_id
+                        );
+                    }
+                    export::to_json(&data)?
                 }
             };
             match &args.output {

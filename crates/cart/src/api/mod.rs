@@ -1,10 +1,13 @@
 //! The gateway's API as Rust types: request bodies with the OpenAPI's enums, success responses,
-//! RFC 7807 problems with the gateway's `type` URIs, and the operations with their HTTP method,
-//! path, `action_id` and `purpose_of_use`.
+//! RFC 7807 problems with the gateway's `type` URIs, the operations with their HTTP method,
+//! path, `action_id` and `purpose_of_use`, and the gateway's request checks that go beyond the
+//! OpenAPI ([`correlation`]: `tipoDocumentoLivAlto` by document type, the `identificativoDoc`
+//! form).
 //!
 //! Request bodies reject unknown fields (`deny_unknown_fields`), as the OpenAPI's
 //! `additionalProperties: false` and the gateway's strict parser do.
 
+pub mod correlation;
 pub mod enums;
 pub mod operation;
 pub mod problem;

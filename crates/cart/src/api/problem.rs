@@ -52,6 +52,12 @@ pub enum ProblemType {
     EdsError,
     /// `/msg/max-day-limit-exceed` (400).
     MaxDayLimitExceed,
+    /// `/msg/validator`: a request check of the dispatcher failed, e.g. `tipoDocumentoLivAlto`
+    /// not correlated with the document type (400).
+    Validator,
+    /// `/msg/id-doc`: `identificativoDoc` (or the path `idDoc`) without `^` and a non-empty
+    /// part after it (400).
+    IdDoc,
     /// Any other `type` (e.g. from GovWay, the front-end proxy).
     Other(String),
 }
@@ -177,6 +183,18 @@ const TABLE: &[(ProblemType, &str, &str, u16)] = &[
         ProblemType::MaxDayLimitExceed,
         "/msg/max-day-limit-exceed",
         "Error: document exceeded the maximum period to be published.",
+        400,
+    ),
+    (
+        ProblemType::Validator,
+        "/msg/validator",
+        "Errore di validazione",
+        400,
+    ),
+    (
+        ProblemType::IdDoc,
+        "/msg/id-doc",
+        "Campo id documento non valido",
         400,
     ),
 ];

@@ -11,7 +11,11 @@
 //!
 //! Exactly-once publication: every call has its intent journaled before it is sent and its
 //! outcome after. [`resume`] settles a create with intent but no outcome (or without answer)
-//! by a status query on the validation's workflow instance, never by a blind resend.
+//! by a status query on the validation's workflow instance, never by a blind resend. A
+//! document an earlier batch published to the same gateway is not sent again: it ends
+//! `skipped` (not a failure). [`retry_failed`] sends a batch's failed documents again after a
+//! fix. The output folder is stored with the batch, so `resume` and `retry_failed` keep their
+//! signed PDFs there.
 //!
 //! Local validation ([`LocalValidator`]) runs before anything is sent: [`RulesValidator`]
 //! judges the CDA with a `fse_cda::validate::RuleSet` (the official rule folder named by
@@ -21,14 +25,21 @@
 //! Publication metadata: [`BatchOptions::defaults`] (the configuration's `[publication]`),
 //! overridden per document by a sidecar `NAME.meta.json` holding any of the same keys
 //! (`{"tipo_attivita_clinica": "CON", "identificativo_rep": "…"}`); unknown keys are refused.
+//! `tipoDocumentoLivAlto` is the gateway's class for the document type
+//! ([`crate::api::correlation`]); a default or sidecar that contradicts it fails the document
+//! before any call.
 
 use crate::api::{
-    Activity, HealthDataFormat, InjectionMode, Problem, PublicationRequest, TipoDocumentoLivAlto,
+    correlation, Activity, HealthDataFormat, InjectionMode, Problem, PublicationRequest,
     ValidationRequest,
 };
+use crate::client::cda::{cda_header, parse_cda, Header};
 use crate::client::config::ClientConfig;
 use crate::client::{ClientError, Document, GatewayClient, LostCreate, Reply};
-use crate::journal::{CallRecord, DocState, DocumentRow, Journal, JournalError, Outcome};
+use crate::journal::{
+    CallRecord, DocState, DocumentRow, Journal, JournalError, SETTLED_NOT_PUBLISHED,
+    SETTLED_PUBLISHED,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -267,6 +278,8 @@ pub struct Summary {
     pub counts: BTreeMap<DocState, usize>,
     /// `(name, reason)` of every failed or unfinished document.
     pub failures: Vec<(String, String)>,
+    /// `(name, reason)` of every document not sent because an earlier batch published it.
+    pub skipped: Vec<(String, String)>,
 }
 
 impl Summary {
@@ -435,78 +448,9 @@ pub fn pades_signer(config: &ClientConfig) -> Result<fse_pades::SignerIdentity, 
     }
 }
 
-/// What the pipeline reads from a CDA header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Header {
-    /// `ClinicalDocument/id` as `root^extension`.
-    id: String,
-    /// `code/@code` (LOINC).
-    loinc: String,
-    /// The first `recordTarget/patientRole/id` as CX (`EXT^^^&ROOT&ISO`): the JWT's
-    /// `person_id`, which the gateway requires to be the document's patient.
-    person_id: Option<String>,
-}
-
-/// Parses a CDA (once per document: the header and the local validation read the tree).
-fn parse_cda(cda: &[u8]) -> Result<fse_cda::xml::Document, String> {
-    fse_cda::xml::parse(cda).map_err(|e| format!("CDA not readable: {e}"))
-}
-
-/// Reads the [`Header`] of a parsed CDA.
-fn cda_header(doc: &fse_cda::xml::Document) -> Result<Header, String> {
-    let root = doc
-        .document_element()
-        .filter(|&r| doc.local_name(r) == "ClinicalDocument")
-        .ok_or("the root element is not ClinicalDocument")?;
-    let child = |name: &str| {
-        doc.child_elements(root)
-            .find(|&c| doc.local_name(c) == name)
-    };
-    let id = child("id").ok_or("ClinicalDocument/id is missing")?;
-    let id_root = doc.attribute(id, "root").unwrap_or_default();
-    let id_ext = doc.attribute(id, "extension").unwrap_or_default();
-    if id_root.is_empty() || id_ext.is_empty() {
-        return Err("ClinicalDocument/id needs @root and @extension".into());
-    }
-    let code = child("code")
-        .and_then(|c| doc.attribute(c, "code"))
-        .filter(|c| !c.is_empty())
-        .ok_or("ClinicalDocument/code/@code is missing")?;
-    let person_id = child("recordTarget")
-        .and_then(|rt| {
-            doc.child_elements(rt)
-                .find(|&c| doc.local_name(c) == "patientRole")
-        })
-        .and_then(|pr| doc.child_elements(pr).find(|&c| doc.local_name(c) == "id"))
-        .and_then(|pid| {
-            let ext = doc.attribute(pid, "extension").filter(|e| !e.is_empty())?;
-            let root = doc.attribute(pid, "root").unwrap_or_default();
-            Some(format!("{ext}^^^&{root}&ISO"))
-        });
-    Ok(Header {
-        id: format!("{id_root}^{id_ext}"),
-        loinc: code.to_owned(),
-        person_id,
-    })
-}
-
-/// `tipoDocumentoLivAlto` by LOINC document code.
-fn high_level_type(loinc: &str) -> TipoDocumentoLivAlto {
-    match loinc {
-        "34105-7" => TipoDocumentoLivAlto::Ldo,
-        "60591-5" => TipoDocumentoLivAlto::Sum,
-        "59258-4" => TipoDocumentoLivAlto::Vrb,
-        "87273-9" => TipoDocumentoLivAlto::Vac,
-        "82593-5" => TipoDocumentoLivAlto::Cer,
-        _ => TipoDocumentoLivAlto::Ref,
-    }
-}
-
-/// Waits before attempt `attempt + 1`: 200 ms, 400 ms, 800 ms… (at most 6.4 s).
+/// Waits before attempt `attempt + 1`.
 fn backoff(attempt: u32) {
-    std::thread::sleep(Duration::from_millis(
-        200u64 << attempt.saturating_sub(1).min(5),
-    ));
+    std::thread::sleep(crate::client::backoff_delay(attempt));
 }
 
 /// Everything a worker needs.
@@ -530,6 +474,8 @@ struct Steps {
 
 /// Why a document stopped.
 enum Stop {
+    /// Not sent: an earlier batch published it (journaled as `skipped`).
+    Skipped(String),
     /// Terminal failure (journaled as `failed`).
     Failed(String),
     /// Not finished, can be resumed (state kept).
@@ -546,37 +492,6 @@ impl From<JournalError> for Stop {
 
 fn problem_text(p: &Problem) -> String {
     p.to_string()
-}
-
-fn outcome_of<T>(reply: &Reply<T>) -> Outcome {
-    let (problem_type, error) = match &reply.body {
-        Ok(_) => (None, None),
-        Err(p) => (Some(p.problem_type.uri().to_owned()), Some(problem_text(p))),
-    };
-    Outcome {
-        http_status: Some(reply.status),
-        x_cart_id: reply.x_cart_id.clone(),
-        trace_id: reply.trace_id.clone(),
-        span_id: reply.span_id.clone(),
-        workflow_instance_id: reply.workflow_instance_id.clone(),
-        problem_type,
-        error,
-    }
-}
-
-fn outcome_of_error(e: &ClientError) -> Outcome {
-    let (http_status, x_cart_id) = match e {
-        ClientError::Unexpected {
-            status, x_cart_id, ..
-        } => (Some(*status), x_cart_id.clone()),
-        _ => (None, None),
-    };
-    Outcome {
-        http_status,
-        x_cart_id,
-        error: Some(e.to_string()),
-        ..Outcome::default()
-    }
 }
 
 impl Context<'_> {
@@ -597,10 +512,10 @@ impl Context<'_> {
         let result = send();
         let (outcome, reached) = match &result {
             Ok(reply) => (
-                outcome_of(reply),
+                reply.outcome(),
                 steps.accepted.filter(|_| reply.is_success()),
             ),
-            Err(e) => (outcome_of_error(e), None),
+            Err(e) => (e.outcome(), None),
         };
         self.journal
             .outcome_in_state(call, &outcome, reached.map(|s| (document_id, s)))?;
@@ -642,14 +557,32 @@ impl Context<'_> {
         j.identify_deferred(doc.id, &id_doc, DocState::Built)?;
         // Exactly once across batches too: never publish again what an earlier batch
         // published or may have published.
-        if let Some((batch, name)) = j.published_elsewhere(&id_doc, self.batch_id)? {
-            return Err(Stop::Failed(format!(
-                "{id_doc} already published (or possibly published) by batch {batch} as {name}: \
-                 not sent again (settle that batch with `fse batch resume --batch {batch}`)"
-            )));
+        match j.published_elsewhere(&id_doc, self.batch_id)? {
+            Some((batch, name, DocState::Published)) => {
+                return Err(Stop::Skipped(format!(
+                    "{id_doc} already published by batch {batch} as {name}: not sent again"
+                )))
+            }
+            Some((batch, name, state)) => {
+                let settle = if state == DocState::Failed {
+                    "retry-failed"
+                } else {
+                    "resume"
+                };
+                return Err(Stop::Failed(format!(
+                    "{id_doc} possibly published by batch {batch} as {name} (its create has no \
+                     answer, or a 5xx): not sent again; settle it with `fse batch {settle} \
+                     --batch {batch}`, then publish again"
+                )));
+            }
+            None => {}
         }
         // Publication metadata (sidecar over the defaults): checked before any call.
         let d = document_defaults(source, &self.options.defaults).map_err(Stop::Failed)?;
+        // tipoDocumentoLivAlto: the gateway's one class for the document type; a sidecar or
+        // default that contradicts it is refused here, before any call.
+        let class = correlation::resolve_high_level_type(&loinc, d.tipo_documento_liv_alto)
+            .map_err(|e| Stop::Failed(format!("{}: {e}; nothing sent", doc.name)))?;
         // Local validation (skipped when no rules are configured): no call for a refusal.
         if let Some(v) = &self.options.local_validator {
             v.validate_parsed(&tree, &cda)
@@ -716,9 +649,7 @@ impl Context<'_> {
         let request = PublicationRequest {
             tipologia_struttura: d.tipologia_struttura,
             atti_clinici_regole_accesso: d.atti_clinici_regole_accesso.clone(),
-            tipo_documento_liv_alto: d
-                .tipo_documento_liv_alto
-                .unwrap_or_else(|| high_level_type(&loinc)),
+            tipo_documento_liv_alto: class,
             assetto_organizzativo: d.assetto_organizzativo,
             data_inizio_prestazione: None,
             data_fine_prestazione: None,
@@ -767,10 +698,7 @@ impl Context<'_> {
                 return Err(Stop::Unsettled(format!("publication: {why}")));
             };
             match self.settle_query(doc.id, wii, &id_doc)? {
-                Ok(LostCreate::Published) => {
-                    j.set_state(doc.id, DocState::Published, None)?;
-                    return Ok(());
-                }
+                Ok(LostCreate::Published) => return Ok(()),
                 Ok(LostCreate::NotPublished) if answered && attempt < max => {
                     backoff(attempt);
                 }
@@ -803,12 +731,7 @@ impl Context<'_> {
         loop {
             attempt += 1;
             let result = self.call(document_id, operation, steps, &send)?;
-            let retryable = match &result {
-                Ok(reply) => reply.status >= 500,
-                Err(ClientError::NoAnswer { .. }) => true,
-                Err(ClientError::Unexpected { status, .. }) => *status >= 500,
-                Err(_) => false,
-            };
+            let retryable = crate::client::is_retryable(&result);
             if retryable && attempt < max {
                 backoff(attempt);
                 continue;
@@ -819,6 +742,8 @@ impl Context<'_> {
 
     /// Asks the status of the validation's workflow whether `id_doc` was published; each
     /// query journaled as operation `status` (its `error` reading `settled: …` once known).
+    /// When it was, the same durable write moves the document to `published` and gives its
+    /// create the publication's identifiers (see [`Journal::settled_published`]).
     fn settle_query(
         &self,
         document_id: i64,
@@ -832,15 +757,17 @@ impl Context<'_> {
             self.rate.wait();
             let call = self.journal.intent(document_id, "status")?;
             let result = self.client.status_once(wii);
+            // The publication's event, when the gateway shows one.
+            let mut event = None;
             let verdict: Result<LostCreate, String> = match &result {
                 Ok(reply) => match &reply.body {
                     Ok(inspection) => {
-                        let published = inspection.transaction_data.iter().any(|e| {
+                        event = inspection.transaction_data.iter().find(|e| {
                             e.event_type.as_deref() == Some("PUBLICATION")
                                 && e.event_status.as_deref() == Some("SUCCESS")
                                 && e.identificativo_documento.as_deref() == Some(id_doc)
                         });
-                        Ok(if published {
+                        Ok(if event.is_some() {
                             LostCreate::Published
                         } else {
                             LostCreate::NotPublished
@@ -853,19 +780,27 @@ impl Context<'_> {
                 Err(e) => Err(e.to_string()),
             };
             let mut outcome = match &result {
-                Ok(reply) => outcome_of(reply),
-                Err(e) => outcome_of_error(e),
+                Ok(reply) => reply.outcome(),
+                Err(e) => e.outcome(),
             };
-            if let Ok(v) = &verdict {
-                outcome.error = Some(format!("settled: {v:?}"));
+            match (&verdict, event) {
+                (Ok(LostCreate::Published), Some(e)) => {
+                    outcome.error = Some(SETTLED_PUBLISHED.to_owned());
+                    self.journal.settled_published(
+                        call,
+                        &outcome,
+                        document_id,
+                        e.trace_id.as_deref(),
+                        e.workflow_instance_id.as_deref().or(Some(wii)),
+                    )?;
+                }
+                (Ok(_), _) => {
+                    outcome.error = Some(SETTLED_NOT_PUBLISHED.to_owned());
+                    self.journal.outcome(call, &outcome)?;
+                }
+                (Err(_), _) => self.journal.outcome(call, &outcome)?,
             }
-            self.journal.outcome(call, &outcome)?;
-            let retryable = match &result {
-                Ok(reply) => reply.status >= 500,
-                Err(ClientError::NoAnswer { .. }) => true,
-                Err(ClientError::Unexpected { status, .. }) => *status >= 500,
-                Err(_) => false,
-            };
+            let retryable = crate::client::is_retryable(&result);
             if verdict.is_err() && retryable && attempt < max {
                 backoff(attempt);
                 continue;
@@ -877,11 +812,7 @@ impl Context<'_> {
     /// Settles a create whose answer is unknown with a journaled status query.
     fn settle(&self, document_id: i64, wii: &str, id_doc: &str, why: &str) -> Result<(), Stop> {
         match self.settle_query(document_id, wii, id_doc)? {
-            Ok(LostCreate::Published) => {
-                self.journal
-                    .set_state(document_id, DocState::Published, None)?;
-                Ok(())
-            }
+            Ok(LostCreate::Published) => Ok(()),
             Ok(LostCreate::NotPublished) => Err(Stop::Unsettled(format!(
                 "publication not answered ({why}); the gateway shows it unpublished: resume resends it"
             ))),
@@ -925,7 +856,7 @@ impl Context<'_> {
                     let last = self.journal.document_calls(doc.id)?;
                     let confirmed = last
                         .last()
-                        .is_some_and(|c| c.error.as_deref() == Some("settled: NotPublished"));
+                        .is_some_and(|c| c.error.as_deref() == Some(SETTLED_NOT_PUBLISHED));
                     if !confirmed {
                         return Err(Stop::Unsettled(
                             "status query failed: resume again later".into(),
@@ -948,6 +879,11 @@ fn finish(
 ) -> Result<Progress, JournalError> {
     let (state, reason) = match result {
         Ok(()) => (DocState::Published, None),
+        Err(Stop::Skipped(reason)) => {
+            ctx.journal
+                .set_state(doc.id, DocState::Skipped, Some(&reason))?;
+            (DocState::Skipped, Some(reason))
+        }
         Err(Stop::Failed(reason)) => {
             ctx.journal
                 .set_state(doc.id, DocState::Failed, Some(&reason))?;
@@ -1023,13 +959,15 @@ pub fn summarize(journal: &Journal, batch_id: i64) -> Result<Summary, BatchError
     };
     for d in journal.documents(batch_id)? {
         *summary.counts.entry(d.state).or_default() += 1;
-        if d.state != DocState::Published {
-            summary.failures.push((
-                d.name.clone(),
-                d.reason
-                    .clone()
-                    .unwrap_or_else(|| format!("stopped at {}", d.state)),
-            ));
+        let reason = || {
+            d.reason
+                .clone()
+                .unwrap_or_else(|| format!("stopped at {}", d.state))
+        };
+        match d.state {
+            DocState::Published => {}
+            DocState::Skipped => summary.skipped.push((d.name.clone(), reason())),
+            _ => summary.failures.push((d.name.clone(), reason())),
         }
     }
     Ok(summary)
@@ -1040,6 +978,9 @@ struct StoredOptions<'a> {
     id_policy: IdPolicy,
     defaults: &'a PublicationDefaults,
     gateway: &'a str,
+    /// Absolute, so that `resume` and `journal export` find it from any directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_dir: Option<PathBuf>,
 }
 
 /// Publishes every document of `input_dir` as a new batch.
@@ -1052,10 +993,18 @@ pub fn publish(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Summary, BatchError> {
     let sources = discover(input_dir)?;
+    let output_dir = match &options.output_dir {
+        Some(dir) => Some(std::path::absolute(dir).map_err(|e| BatchError::Input {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
     let stored = serde_json::to_string(&StoredOptions {
         id_policy: options.id_policy,
         defaults: &options.defaults,
         gateway: &options.gateway,
+        output_dir,
     })
     .map_err(|e| BatchError::Setup(e.to_string()))?;
     let batch_id = journal.start_batch(&input_dir.to_string_lossy(), &stored)?;
@@ -1087,17 +1036,14 @@ pub fn publish(
     execute(&ctx, docs, false, progress)
 }
 
-/// Continues batch `batch_id` (default: the latest): documents not yet published or failed
-/// are settled (status query for an unanswered create) and finished. The id policy and
-/// publication defaults stored with the batch win over `options`.
-pub fn resume(
+/// Batch `batch_id` (default: the latest) with its options: the id policy, publication
+/// defaults and output folder stored with the batch win over `options` (an output folder
+/// given now wins over the stored one).
+fn stored_batch(
     journal: &Journal,
-    client: &GatewayClient,
-    signer: &fse_pades::SignerIdentity,
     batch_id: Option<i64>,
     options: &BatchOptions,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Summary, BatchError> {
+) -> Result<(crate::journal::BatchRow, BatchOptions), BatchError> {
     let batch = match batch_id {
         Some(id) => journal.batch(id)?,
         None => journal
@@ -1106,24 +1052,73 @@ pub fn resume(
     };
     let mut options = options.clone();
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&batch.options) {
-        if let Some(p) = v
-            .get("id_policy")
-            .and_then(|p| serde_json::from_value(p.clone()).ok())
-        {
+        let stored = |key: &str| v.get(key).cloned();
+        if let Some(p) = stored("id_policy").and_then(|p| serde_json::from_value(p).ok()) {
             options.id_policy = p;
         }
-        if let Some(d) = v
-            .get("defaults")
-            .and_then(|d| serde_json::from_value(d.clone()).ok())
-        {
+        if let Some(d) = stored("defaults").and_then(|d| serde_json::from_value(d).ok()) {
             options.defaults = d;
         }
+        if options.output_dir.is_none() {
+            options.output_dir = stored("output_dir").and_then(|o| serde_json::from_value(o).ok());
+        }
     }
+    Ok((batch, options))
+}
+
+/// Continues batch `batch_id` (default: the latest): documents not yet published or failed
+/// are settled (status query for an unanswered create) and finished, their signed PDFs kept
+/// in the batch's output folder (see [`stored_batch`]).
+pub fn resume(
+    journal: &Journal,
+    client: &GatewayClient,
+    signer: &fse_pades::SignerIdentity,
+    batch_id: Option<i64>,
+    options: &BatchOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Summary, BatchError> {
+    let unfinished = |s: DocState| !s.is_terminal();
+    continue_batch(
+        journal, client, signer, batch_id, options, progress, unfinished,
+    )
+}
+
+/// Sends the failed documents of batch `batch_id` (default: the latest) again, from their
+/// source files as they are now (after a fix), within the same batch: each is settled first
+/// like in [`resume`] (a create that may have published is never resent blindly), then
+/// built, validated, signed and published. Documents published or skipped are left alone.
+pub fn retry_failed(
+    journal: &Journal,
+    client: &GatewayClient,
+    signer: &fse_pades::SignerIdentity,
+    batch_id: Option<i64>,
+    options: &BatchOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Summary, BatchError> {
+    let failed = |s: DocState| s == DocState::Failed;
+    continue_batch(journal, client, signer, batch_id, options, progress, failed)
+}
+
+/// Runs the documents of a stored batch whose state `pick` selects as in [`resume`] (an
+/// open create settled first); a batch that finished is marked unfinished until they end.
+fn continue_batch(
+    journal: &Journal,
+    client: &GatewayClient,
+    signer: &fse_pades::SignerIdentity,
+    batch_id: Option<i64>,
+    options: &BatchOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    pick: impl Fn(DocState) -> bool,
+) -> Result<Summary, BatchError> {
+    let (batch, options) = stored_batch(journal, batch_id, options)?;
     let docs: Vec<DocumentRow> = journal
         .documents(batch.id)?
         .into_iter()
-        .filter(|d| !d.state.is_terminal())
+        .filter(|d| pick(d.state))
         .collect();
+    if batch.finished_at.is_some() && !docs.is_empty() {
+        journal.reopen_batch(batch.id)?;
+    }
     let ctx = Context {
         journal,
         client,
@@ -1191,32 +1186,6 @@ mod tests {
             ]
         );
         assert!(discover(&d.join("missing")).is_err());
-    }
-
-    #[test]
-    fn reads_the_cda_header() {
-        let cda_header = |cda: &[u8]| parse_cda(cda).and_then(|doc| cda_header(&doc));
-        let cda = br#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3">
-            <id root="1.2.3" extension="X1"/><code code="11502-2" codeSystem="2.16.840.1.113883.6.1"/>
-            </ClinicalDocument>"#;
-        assert_eq!(
-            cda_header(cda).unwrap(),
-            Header {
-                id: "1.2.3^X1".to_owned(),
-                loinc: "11502-2".to_owned(),
-                person_id: None
-            }
-        );
-        let with_patient = br#"<ClinicalDocument xmlns="urn:hl7-org:v3">
-            <id root="1.2.3" extension="X1"/><code code="11502-2"/>
-            <recordTarget><patientRole><id root="2.16.840.1.113883.2.9.4.3.2" extension="RSSMRA80A01D612X"/>
-            </patientRole></recordTarget></ClinicalDocument>"#;
-        assert_eq!(
-            cda_header(with_patient).unwrap().person_id.as_deref(),
-            Some("RSSMRA80A01D612X^^^&2.16.840.1.113883.2.9.4.3.2&ISO")
-        );
-        assert!(cda_header(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>").is_err());
-        assert!(cda_header(b"not xml").is_err());
     }
 
     /// The built-in rules judge the parsed tree exactly as they judge the bytes, on valid
@@ -1290,15 +1259,41 @@ mod tests {
             .count()
     }
 
+    /// A sandbox in `dir/sb`, its client and signer, and the LAB fixtures in `dir/in`.
+    struct Bench {
+        sb: crate::sandbox::Sandbox,
+        sb_dir: PathBuf,
+        client: GatewayClient,
+        signer: fse_pades::SignerIdentity,
+        input: PathBuf,
+        n: usize,
+    }
+
+    fn bench(dir: &Path) -> Bench {
+        let sb_dir = dir.join("sb");
+        let (sb, config) = start_sandbox(&sb_dir).unwrap();
+        let input = dir.join("in");
+        Bench {
+            sb,
+            client: GatewayClient::from_config(&config).unwrap(),
+            signer: pades_signer(&config).unwrap(),
+            n: lab_input(&input),
+            sb_dir,
+            input,
+        }
+    }
+
     #[test]
     fn resume_settles_unanswered_creates_by_status_query() {
         let tmp = tempfile::tempdir().unwrap();
-        let sb_dir = tmp.path().join("sb");
-        let (sb, config) = start_sandbox(&sb_dir).unwrap();
-        let client = GatewayClient::from_config(&config).unwrap();
-        let signer = pades_signer(&config).unwrap();
-        let input = tmp.path().join("in");
-        let n = lab_input(&input);
+        let Bench {
+            sb,
+            sb_dir,
+            client,
+            signer,
+            input,
+            n,
+        } = bench(tmp.path());
         assert!(n >= 3);
         let journal = Journal::open(&tmp.path().join("j.sqlite")).unwrap();
         let options = BatchOptions {
@@ -1339,6 +1334,106 @@ mod tests {
             .unwrap()
             .finished_at
             .is_some());
+        sb.stop();
+    }
+
+    /// `resume` without an output folder keeps the signed PDFs in the batch's folder, a
+    /// create settled by a status query is a publication of `data.json` with the
+    /// publication's identifiers, and `data.json` lists only files that exist. A sidecar
+    /// that contradicts the document type fails its document before any call.
+    #[test]
+    fn resume_keeps_the_batch_s_output_folder_and_data_json_lists_what_exists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let Bench {
+            sb,
+            sb_dir,
+            client,
+            signer,
+            input,
+            n,
+        } = bench(tmp.path());
+        let sources = discover(&input).unwrap();
+        // The first document: a sidecar saying VAC for a laboratory report (REF).
+        let sidecar = sources[0].cda.with_extension("meta.json");
+        std::fs::write(&sidecar, br#"{"tipo_documento_liv_alto": "VAC"}"#).unwrap();
+        let journal = Journal::open(&tmp.path().join("j.sqlite")).unwrap();
+        let out = tmp.path().join("out");
+        let options = BatchOptions {
+            id_policy: IdPolicy::CdaIdWithHash,
+            max_calls_per_second: 0.0,
+            output_dir: Some(out.clone()),
+            ..BatchOptions::default()
+        };
+        let summary = publish(&journal, &client, &signer, &input, &options, &|_| {}).unwrap();
+        assert_eq!(summary.count(DocState::Published), n - 1, "{summary:?}");
+        assert!(summary.failures[0].1.contains("accepts only REF"));
+        let docs = journal.documents(summary.batch_id).unwrap();
+        let (bad, lost) = (&docs[0], &docs[1]);
+        assert!(
+            journal.document_calls(bad.id).unwrap().is_empty(),
+            "nothing sent"
+        );
+        // As after a kill: the bad document (now fixed) not yet run, the answer of another
+        // document's create lost.
+        std::fs::remove_file(&sidecar).unwrap();
+        journal
+            .with(|c| {
+                c.execute(
+                    "UPDATE document SET state = 'pending', reason = NULL WHERE id = ?1",
+                    [bad.id],
+                )?;
+                c.execute(
+                    "UPDATE call SET finished_at = NULL, http_status = NULL, x_cart_id = NULL,
+                       trace_id = NULL, span_id = NULL, workflow_instance_id = NULL
+                     WHERE operation = 'create' AND document_id = ?1",
+                    [lost.id],
+                )?;
+                c.execute(
+                    "UPDATE document SET state = 'signed' WHERE id = ?1",
+                    [lost.id],
+                )?;
+                c.execute_batch("UPDATE batch SET finished_at = NULL")
+            })
+            .unwrap();
+        let without_output = BatchOptions {
+            output_dir: None,
+            ..options.clone()
+        };
+        let summary = resume(&journal, &client, &signer, None, &without_output, &|_| {}).unwrap();
+        assert_eq!(summary.count(DocState::Published), n, "{summary:?}");
+        for d in &docs {
+            assert!(out.join(format!("{}.pdf", d.name)).is_file(), "{}", d.name);
+        }
+        // The settled create carries the publication's trace id, as the gateway logged it.
+        let lost_create = journal
+            .document_calls(lost.id)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.operation == "create")
+            .unwrap();
+        assert_eq!(lost_create.http_status, None, "no answer came");
+        let logged_trace = crate::sandbox::cart_log(&sb_dir)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.operation == "create" && e.identificativo_doc == lost.id_doc)
+            .and_then(|e| e.trace_id);
+        assert!(logged_trace.is_some());
+        assert_eq!(lost_create.trace_id, logged_trace);
+        // data.json: every publication, files only where the PDF exists.
+        std::fs::remove_file(out.join(format!("{}.pdf", docs[2].name))).unwrap();
+        let calls = journal.calls(None).unwrap();
+        let data =
+            crate::journal::data_json(&calls, &journal.output_dirs().unwrap(), "v", "i", "1");
+        assert_eq!(data.results.len(), n);
+        let lost_result = data
+            .results
+            .iter()
+            .find(|r| Some(&r.trace_id) == logged_trace.as_ref())
+            .expect("the settled publication is listed");
+        assert_eq!(lost_result.files, vec![format!("{}.pdf", lost.name)]);
+        let listed: Vec<&String> = data.results.iter().flat_map(|r| &r.files).collect();
+        assert_eq!(listed.len(), n - 1, "{listed:?}");
+        assert!(listed.iter().all(|f| out.join(f).is_file()));
         sb.stop();
     }
 

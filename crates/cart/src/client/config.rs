@@ -139,7 +139,9 @@ impl std::fmt::Debug for IdentitySection {
 
 /// `[publication]`: the `PublicationCreationReqDTO` fields the CDA does not carry, applied to
 /// every document of a batch (a `NAME.meta.json` next to a document overrides them for it).
-/// `tipo_documento_liv_alto` defaults from the document type.
+/// `tipo_documento_liv_alto` defaults from the document type (the gateway's table,
+/// [`crate::api::correlation`]); a value given here or in a sidecar that the table does not
+/// give for a document's type fails that document before any call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublicationDefaults {
@@ -151,7 +153,7 @@ pub struct PublicationDefaults {
     pub tipo_attivita_clinica: TipoAttivitaClinica,
     /// `identificativoRep`.
     pub identificativo_rep: String,
-    /// `tipoDocumentoLivAlto`; by document type when absent.
+    /// `tipoDocumentoLivAlto`; by document type when absent (and must agree with it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tipo_documento_liv_alto: Option<TipoDocumentoLivAlto>,
     /// `attiCliniciRegoleAccesso`.

@@ -10,12 +10,14 @@
 //! with [`GatewayClient::resolve_lost_create`] (a status query on the validation's workflow
 //! instance id), never with a blind resend.
 
+pub mod cda;
 pub mod config;
 
 use crate::api::{
     GatewayResponse, MetadataRequest, Operation, Problem, PublicationRequest, ReplaceRequest,
     TransactionInspection, ValidationRequest, FSE_JWT_SIGNATURE, X_CART_ID,
 };
+use crate::journal::{Journal, JournalError, Outcome};
 use crate::jwt::{resource_hl7_type, RequestProfile, Signer};
 use crate::tls::{load_certs, Identity, TlsError};
 use config::{ClientConfig, ConfigError};
@@ -84,6 +86,81 @@ impl<T> Reply<T> {
     pub fn is_success(&self) -> bool {
         self.body.is_ok()
     }
+
+    /// The journal's record of this answer.
+    pub fn outcome(&self) -> Outcome {
+        let (problem_type, error) = match &self.body {
+            Ok(_) => (None, None),
+            Err(p) => (Some(p.problem_type.uri().to_owned()), Some(p.to_string())),
+        };
+        Outcome {
+            http_status: Some(self.status),
+            x_cart_id: self.x_cart_id.clone(),
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            workflow_instance_id: self.workflow_instance_id.clone(),
+            problem_type,
+            error,
+        }
+    }
+}
+
+impl ClientError {
+    /// The journal's record of a call that got no usable answer (the status and `X-CART-id`
+    /// of an unexpected answer are kept).
+    pub fn outcome(&self) -> Outcome {
+        let (http_status, x_cart_id) = match self {
+            ClientError::Unexpected {
+                status, x_cart_id, ..
+            } => (Some(*status), x_cart_id.clone()),
+            _ => (None, None),
+        };
+        Outcome {
+            http_status,
+            x_cart_id,
+            error: Some(self.to_string()),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// Whether a call's result is worth another attempt when the operation is safe to resend: a
+/// 5xx, or no answer.
+pub fn is_retryable<T>(result: &Result<Reply<T>, ClientError>) -> bool {
+    match result {
+        Ok(reply) => reply.status >= 500,
+        Err(ClientError::NoAnswer { .. }) => true,
+        Err(ClientError::Unexpected { status, .. }) => *status >= 500,
+        Err(_) => false,
+    }
+}
+
+/// The wait before attempt `attempt + 1` of a resend: 200 ms, 400 ms, 800 ms… (at most
+/// 6.4 s).
+pub fn backoff_delay(attempt: u32) -> Duration {
+    Duration::from_millis(200u64 << attempt.saturating_sub(1).min(5))
+}
+
+/// What the journal records of a single call besides its outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayCall<'a> {
+    /// The operation.
+    pub operation: Operation,
+    /// The `identificativoDoc` of the body, else the path's `idDoc`, else the queried id.
+    pub id_doc: Option<&'a str>,
+    /// The PDF file sent.
+    pub file: Option<&'a str>,
+}
+
+/// The end of [`GatewayClient::journaled`].
+#[derive(Debug)]
+pub struct Journaled<T> {
+    /// The last attempt's result.
+    pub result: Result<Reply<T>, ClientError>,
+    /// The journal's `gateway_call` rows, one per attempt.
+    pub rows: Vec<i64>,
+    /// Why the last attempt's outcome could not be journaled (its intent was).
+    pub unrecorded: Option<JournalError>,
 }
 
 /// What a status query says about a create whose answer was lost.
@@ -352,7 +429,7 @@ impl GatewayClient {
                 }
             };
             if retry {
-                std::thread::sleep(Duration::from_millis(200u64 << (attempt - 1).min(5)));
+                std::thread::sleep(backoff_delay(attempt));
             }
         }
     }
@@ -405,6 +482,82 @@ impl GatewayClient {
             1,
             person_id,
         )
+    }
+
+    /// `PUT /documents/{idDoc}` with the JWT's `person_id` set to `person_id` (the CDA's
+    /// patient).
+    pub fn replace_for(
+        &self,
+        id_doc: &str,
+        document: Document<'_>,
+        body: &ReplaceRequest,
+        person_id: Option<&str>,
+    ) -> Result<Reply<GatewayResponse>, ClientError> {
+        self.send_attempts(
+            Operation::Replace,
+            Some(id_doc),
+            Some(document),
+            Body::multipart(body)?,
+            1,
+            person_id,
+        )
+    }
+
+    /// `GET /status/search/{traceId}`, one attempt.
+    pub fn status_by_trace_once(
+        &self,
+        trace_id: &str,
+    ) -> Result<Reply<TransactionInspection>, ClientError> {
+        self.send_attempts(
+            Operation::StatusByTrace,
+            Some(trace_id),
+            None,
+            Body::None,
+            1,
+            None,
+        )
+    }
+
+    /// One call journaled in `journal`'s `gateway_call` table as `call` says (its intent
+    /// before, its outcome after), `send` making one attempt; an operation safe to resend
+    /// (validation, status) is sent again on a 5xx or no answer, at most
+    /// [`GatewayClient::max_attempts`] times, each attempt its own row. Returns the last
+    /// attempt's result and the rows written; an intent that cannot be written stops before
+    /// the call is sent.
+    pub fn journaled<T>(
+        &self,
+        journal: &Journal,
+        call: &GatewayCall<'_>,
+        send: impl Fn() -> Result<Reply<T>, ClientError>,
+    ) -> Result<Journaled<T>, JournalError> {
+        let allowed = if call.operation.is_idempotent() {
+            self.max_attempts
+        } else {
+            1
+        };
+        let mut rows = Vec::new();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let row = journal.gateway_intent(call.operation.name(), call.id_doc, call.file)?;
+            rows.push(row);
+            let result = send();
+            let outcome = match &result {
+                Ok(reply) => reply.outcome(),
+                Err(e) => e.outcome(),
+            };
+            // The answer is not dropped for want of its record: the caller still shows it.
+            let unrecorded = journal.gateway_outcome(row, &outcome).err();
+            if unrecorded.is_none() && is_retryable(&result) && attempt < allowed {
+                std::thread::sleep(backoff_delay(attempt));
+                continue;
+            }
+            return Ok(Journaled {
+                result,
+                rows,
+                unrecorded,
+            });
+        }
     }
 
     /// `GET /status/{workflowInstanceId}`, one attempt.

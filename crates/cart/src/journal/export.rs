@@ -1,9 +1,11 @@
 //! Export of the journal: call records as CSV or JSON, and the accreditation `data.json`
 //! (`appVendor, appID, appVersion, results[{id, ts, traceId, workflowInstanceId, files}]`),
-//! one result per successful publication.
+//! one result per publication.
 
-use super::{CallRecord, JournalError};
+use super::{CallRecord, JournalError, SETTLED_PUBLISHED};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Columns of the CSV export, in order.
 pub const CSV_COLUMNS: [&str; 14] = [
@@ -93,21 +95,31 @@ pub struct DataJsonResult {
     pub trace_id: String,
     /// `workflowInstanceId` of the publication.
     pub workflow_instance_id: String,
-    /// The PDF sent: `NAME.pdf`, NAME being the document's path under the input directory
-    /// (as `fse batch publish --output` writes it).
+    /// The PDF sent: `NAME.pdf`, NAME being the document's path under the input directory,
+    /// as `fse batch publish --output DIR` writes it under DIR; empty when DIR does not hold
+    /// it.
     pub files: Vec<String>,
 }
 
-/// Builds `data.json` from the journal's accepted creates (2xx with a trace id).
+/// Builds `data.json` from the journal's publications: creates accepted (2xx), and creates
+/// settled as published by a status query (their error ends with [`SETTLED_PUBLISHED`], their
+/// identifiers the gateway's publication event's), each with a trace id and workflow instance
+/// id. `files` lists `NAME.pdf` only when it exists in the batch's output folder (`outputs`,
+/// by batch id); a publication whose signed PDF was not kept has none.
 pub fn data_json(
     records: &[CallRecord],
+    outputs: &BTreeMap<i64, PathBuf>,
     app_vendor: &str,
     app_id: &str,
     app_version: &str,
 ) -> DataJson {
     let mut results = Vec::new();
     for r in records {
-        let accepted = r.operation == "create" && r.http_status.is_some_and(|s| s / 100 == 2);
+        let accepted = r.operation == "create"
+            && (r.http_status.is_some_and(|s| s / 100 == 2)
+                || r.error
+                    .as_deref()
+                    .is_some_and(|e| e.ends_with(SETTLED_PUBLISHED)));
         let (Some(trace), Some(wii)) = (&r.trace_id, &r.workflow_instance_id) else {
             continue;
         };
@@ -120,12 +132,16 @@ pub fn data_json(
             (Some(head), true) => format!("{head}Z"),
             _ => ts.to_owned(),
         };
+        let file = format!("{}.pdf", r.document);
+        let kept = outputs
+            .get(&r.batch_id)
+            .is_some_and(|dir| dir.join(&file).is_file());
         results.push(DataJsonResult {
             id: results.len() as u64 + 1,
             ts,
             trace_id: trace.clone(),
             workflow_instance_id: wii.clone(),
-            files: vec![format!("{}.pdf", r.document)],
+            files: if kept { vec![file] } else { Vec::new() },
         });
     }
     DataJson {
@@ -189,20 +205,32 @@ mod tests {
     }
 
     #[test]
-    fn data_json_lists_accepted_creates_only() {
+    fn data_json_lists_publications_with_the_files_that_exist() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(out.path().join("LAB")).unwrap();
+        std::fs::write(out.path().join("LAB/a.pdf"), b"%PDF-").unwrap();
+        let mut settled = record("create", None, "LAB/d");
+        settled.error = Some(format!("no answer; {SETTLED_PUBLISHED}"));
         let records = [
             record("validation", Some(201), "LAB/a"),
             record("create", Some(201), "LAB/a"),
             record("create", Some(409), "LAB/b"),
             record("create", None, "LAB/c"),
+            settled,
         ];
-        let d = data_json(&records, "v", "id", "1");
+        let outputs = BTreeMap::from([(1, out.path().to_owned())]);
+        let d = data_json(&records, &outputs, "v", "id", "1");
         let json: serde_json::Value = serde_json::from_str(&to_json(&d).unwrap()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"appVendor":"v","appID":"id","appVersion":"1","results":[
                 {"id":1,"ts":"2026-01-02T03:04:06Z","traceId":"trace","workflowInstanceId":"wii",
-                 "files":["LAB/a.pdf"]}]})
+                 "files":["LAB/a.pdf"]},
+                {"id":2,"ts":"2026-01-02T03:04:06Z","traceId":"trace","workflowInstanceId":"wii",
+                 "files":[]}]})
         );
+        // Without an output folder, no file is claimed.
+        let d = data_json(&records, &BTreeMap::new(), "v", "id", "1");
+        assert!(d.results.iter().all(|r| r.files.is_empty()));
     }
 }

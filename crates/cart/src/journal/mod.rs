@@ -17,7 +17,7 @@
 //! CREATE TABLE batch (
 //!     id          INTEGER PRIMARY KEY,
 //!     input_dir   TEXT NOT NULL,          -- the directory given to `fse batch publish`
-//!     options     TEXT NOT NULL,          -- JSON of the batch options (id policy, jobs, …)
+//!     options     TEXT NOT NULL,          -- JSON: id policy, defaults, gateway, output_dir
 //!     started_at  TEXT NOT NULL,          -- RFC 3339 UTC
 //!     finished_at TEXT                    -- NULL while running or interrupted
 //! );
@@ -28,7 +28,7 @@
 //!     source     TEXT NOT NULL,           -- the .json or .xml file the CDA comes from
 //!     pdf        TEXT,                    -- the NAME.pdf used, NULL when rendered
 //!     id_doc     TEXT,                    -- identificativoDoc sent to the gateway
-//!     state      TEXT NOT NULL,           -- pending|built|injected|validated_remote|signed|published|failed
+//!     state      TEXT NOT NULL,           -- pending|…|published|failed|skipped
 //!     reason     TEXT,                    -- why it failed
 //!     updated_at TEXT NOT NULL,
 //!     UNIQUE (batch_id, name)
@@ -50,6 +50,9 @@
 //! CREATE INDEX call_document ON call(document_id);
 //! CREATE INDEX document_id_doc ON document(id_doc);
 //! ```
+//!
+//! Single gateway calls (`gateway_call`) and calls to other CART services (`cart_call`) have
+//! tables of their own with the same outcome columns (see `JOURNAL.md`).
 
 pub mod export;
 
@@ -60,6 +63,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 pub use export::{data_json, to_csv, DataJson, DataJsonResult};
+
+/// The `error` of a status query that found the document published, also appended to the
+/// `error` of the create it settled.
+pub const SETTLED_PUBLISHED: &str = "settled: Published";
+
+/// The `error` of a status query that found the document not published.
+pub const SETTLED_NOT_PUBLISHED: &str = "settled: NotPublished";
 
 /// Journal file name used when only a configuration file or directory is known.
 pub const JOURNAL_FILE: &str = "fse-journal.sqlite";
@@ -109,11 +119,14 @@ pub enum DocState {
     Published,
     /// Failed (terminal), with a reason.
     Failed,
+    /// Not sent: an earlier batch published it to the same gateway (terminal; the reason
+    /// names that batch).
+    Skipped,
 }
 
 impl DocState {
     /// Every state.
-    pub const ALL: [DocState; 7] = [
+    pub const ALL: [DocState; 8] = [
         DocState::Pending,
         DocState::Built,
         DocState::Injected,
@@ -121,6 +134,7 @@ impl DocState {
         DocState::Signed,
         DocState::Published,
         DocState::Failed,
+        DocState::Skipped,
     ];
 
     /// The name stored in the journal.
@@ -133,6 +147,7 @@ impl DocState {
             DocState::Signed => "signed",
             DocState::Published => "published",
             DocState::Failed => "failed",
+            DocState::Skipped => "skipped",
         }
     }
 
@@ -143,7 +158,10 @@ impl DocState {
 
     /// Whether no further step follows.
     pub fn is_terminal(self) -> bool {
-        matches!(self, DocState::Published | DocState::Failed)
+        matches!(
+            self,
+            DocState::Published | DocState::Failed | DocState::Skipped
+        )
     }
 }
 
@@ -279,6 +297,21 @@ CREATE TABLE IF NOT EXISTS call (
 );
 CREATE INDEX IF NOT EXISTS call_document ON call(document_id);
 CREATE INDEX IF NOT EXISTS document_id_doc ON document(id_doc);
+CREATE TABLE IF NOT EXISTS gateway_call (
+    id INTEGER PRIMARY KEY,
+    operation TEXT NOT NULL,
+    id_doc TEXT,
+    file TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    http_status INTEGER,
+    x_cart_id TEXT,
+    trace_id TEXT,
+    span_id TEXT,
+    workflow_instance_id TEXT,
+    problem_type TEXT,
+    error TEXT
+);
 CREATE TABLE IF NOT EXISTS cart_call (
     id INTEGER PRIMARY KEY,
     operation TEXT NOT NULL,
@@ -296,6 +329,38 @@ CREATE TABLE IF NOT EXISTS cart_call (
     error TEXT
 );
 ";
+
+/// A single gateway call (`fse gateway …`), journaled like a batch call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayCallRecord {
+    /// Id.
+    pub id: i64,
+    /// Operation name (`validation`, `create`, `replace`, `metadata`, `delete`, `status`,
+    /// `status-search`).
+    pub operation: String,
+    /// The body's `identificativoDoc`, else the path's `idDoc` or queried id.
+    pub id_doc: Option<String>,
+    /// The PDF file sent.
+    pub file: Option<String>,
+    /// Intent time.
+    pub started_at: String,
+    /// Outcome time (`None`: no outcome recorded).
+    pub finished_at: Option<String>,
+    /// HTTP status.
+    pub http_status: Option<u16>,
+    /// `X-CART-id`.
+    pub x_cart_id: Option<String>,
+    /// `traceID`.
+    pub trace_id: Option<String>,
+    /// `spanID`.
+    pub span_id: Option<String>,
+    /// `workflowInstanceId`.
+    pub workflow_instance_id: Option<String>,
+    /// problem+json `type`.
+    pub problem_type: Option<String>,
+    /// Error detail.
+    pub error: Option<String>,
+}
 
 /// A call to another CART service (`fse cart call`), journaled like a batch call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -691,6 +756,57 @@ impl Journal {
         })
     }
 
+    /// Writes the intent of a single gateway call; returns its id. Durable when this returns.
+    pub fn gateway_intent(
+        &self,
+        operation: &str,
+        id_doc: Option<&str>,
+        file: Option<&str>,
+    ) -> Result<i64, JournalError> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO gateway_call (operation, id_doc, file, started_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![operation, id_doc, file, now()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Writes the outcome of a single gateway call. Durable when this returns.
+    pub fn gateway_outcome(&self, id: i64, o: &Outcome) -> Result<(), JournalError> {
+        self.write(|c| update_outcome(c, "gateway_call", id, o, &now()))
+    }
+
+    /// Single gateway calls, oldest first.
+    pub fn gateway_calls(&self) -> Result<Vec<GatewayCallRecord>, JournalError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, operation, id_doc, file, started_at, finished_at, http_status,
+                        x_cart_id, trace_id, span_id, workflow_instance_id, problem_type, error
+                 FROM gateway_call ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(GatewayCallRecord {
+                    id: r.get(0)?,
+                    operation: r.get(1)?,
+                    id_doc: r.get(2)?,
+                    file: r.get(3)?,
+                    started_at: r.get(4)?,
+                    finished_at: r.get(5)?,
+                    http_status: r.get(6)?,
+                    x_cart_id: r.get(7)?,
+                    trace_id: r.get(8)?,
+                    span_id: r.get(9)?,
+                    workflow_instance_id: r.get(10)?,
+                    problem_type: r.get(11)?,
+                    error: r.get(12)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// Writes the intent of a call to another CART service; returns its id.
     pub fn cart_intent(&self, api: &str, method: &str, path: &str) -> Result<i64, JournalError> {
         self.write(|c| {
@@ -741,15 +857,15 @@ impl Journal {
     /// A document of another batch than `batch_id`, sent to the same gateway (the batches'
     /// `options.gateway`; a batch that recorded none counts as the same), with this
     /// identificativoDoc that is published, or whose create was accepted, never answered or
-    /// answered 5xx (possibly published): `(batch id, name)`.
+    /// answered 5xx (possibly published): `(batch id, name, state)`, a published one first.
     pub fn published_elsewhere(
         &self,
         id_doc: &str,
         batch_id: i64,
-    ) -> Result<Option<(i64, String)>, JournalError> {
-        self.with(|c| {
+    ) -> Result<Option<(i64, String, DocState)>, JournalError> {
+        let found: Option<(i64, String, String)> = self.with(|c| {
             c.prepare_cached(
-                "SELECT d.batch_id, d.name FROM document d JOIN batch b ON b.id = d.batch_id
+                "SELECT d.batch_id, d.name, d.state FROM document d JOIN batch b ON b.id = d.batch_id
                  WHERE d.id_doc = ?1 AND d.batch_id != ?2
                  AND (json_extract(b.options, '$.gateway') IS NULL
                       OR json_extract((SELECT options FROM batch WHERE id = ?2), '$.gateway') IS NULL
@@ -760,10 +876,78 @@ impl Journal {
                      AND call.operation = 'create'
                      AND (call.http_status IS NULL OR call.http_status / 100 = 2
                           OR call.http_status >= 500)))
-                 ORDER BY d.batch_id LIMIT 1",
+                 ORDER BY d.state != 'published', d.batch_id LIMIT 1",
             )?
-            .query_row(params![id_doc, batch_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![id_doc, batch_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
+        })?;
+        Ok(found.map(|(batch, name, state)| {
+            (
+                batch,
+                name,
+                DocState::parse(&state).unwrap_or(DocState::Failed),
+            )
+        }))
+    }
+
+    /// Writes the outcome of a status query that found the document published and, in the
+    /// same write: the document's latest create gets the publication's `trace_id` and
+    /// `workflow_instance_id` from the gateway's event (where it has them) and
+    /// [`SETTLED_PUBLISHED`] appended to its `error` (its `http_status` stays as answered,
+    /// NULL when no answer came), and the document moves to `published`. Durable when this
+    /// returns.
+    pub fn settled_published(
+        &self,
+        status_call: i64,
+        o: &Outcome,
+        document_id: i64,
+        trace_id: Option<&str>,
+        workflow_instance_id: Option<&str>,
+    ) -> Result<(), JournalError> {
+        let at = now();
+        self.write(|c| {
+            update_outcome(c, "call", status_call, o, &at)?;
+            c.prepare_cached(
+                "UPDATE call SET trace_id = COALESCE(?2, trace_id),
+                   workflow_instance_id = COALESCE(?3, workflow_instance_id),
+                   error = COALESCE(error || '; ', '') || ?4
+                 WHERE id = (SELECT max(id) FROM call
+                             WHERE document_id = ?1 AND operation = 'create')",
+            )?
+            .execute(params![
+                document_id,
+                trace_id,
+                workflow_instance_id,
+                SETTLED_PUBLISHED
+            ])?;
+            update_state(c, document_id, DocState::Published, None, &at)
+        })
+    }
+
+    /// Marks a batch unfinished again (its failed documents are being retried).
+    pub fn reopen_batch(&self, batch_id: i64) -> Result<(), JournalError> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE batch SET finished_at = NULL WHERE id = ?1",
+                params![batch_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The output folder (`options.output_dir`) of each batch that kept its signed PDFs.
+    pub fn output_dirs(&self) -> Result<std::collections::BTreeMap<i64, PathBuf>, JournalError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, json_extract(options, '$.output_dir') FROM batch
+                 WHERE json_valid(options) AND json_extract(options, '$.output_dir') IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, PathBuf::from(r.get::<_, String>(1)?)))
+            })?;
+            rows.collect()
         })
     }
 
@@ -902,7 +1086,8 @@ fn update_state(
         .map(|_| ())
 }
 
-/// Writes an outcome into `table` (`call` or `cart_call`, which share the outcome columns).
+/// Writes an outcome into `table` (`call`, `gateway_call` or `cart_call`, which share the
+/// outcome columns).
 fn update_outcome(
     c: &Connection,
     table: &'static str,

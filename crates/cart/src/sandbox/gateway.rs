@@ -7,8 +7,13 @@
 //! `/msg/jwt-validation`, instance `/jwt-person-id` or `/jwt-document-type`, the instances of
 //! the gateway's `PERSON_ID_MISMATCH` / `DOCUMENT_TYPE_MISMATCH`) → XSD (400 `/msg/syntax`) →
 //! schematron (422 `/msg/semantic`) → terminology (400 `/msg/vocabulary`). A publication adds
-//! `attachment_hash` (before extraction), then the PAdES signature and the remembered
-//! `VALIDATION` (after the CDA checks).
+//! the `identificativoDoc` form (after the body, 400 `/msg/id-doc`), `attachment_hash` (before
+//! extraction), then the PAdES signature, the correlation of `tipoDocumentoLivAlto` with the
+//! token's `resource_hl7_type` (400 `/msg/validator`) and the remembered `VALIDATION` (after the
+//! CDA checks). A replace, delete or metadata update checks its path id's form before the
+//! tokens (400 `/msg/id-doc`); a metadata update checks the correlation after its body. The
+//! form and the table are [`crate::api::correlation`]'s (the dispatcher's `release` branch,
+//! 2026).
 //!
 //! Statuses, against spec v2.22, its OpenAPI (`swagger_gtw.yaml`) and error catalogue:
 //! - an invalid JWT (signature, expiry, `aud`, missing claim) is 403
@@ -29,9 +34,9 @@
 use super::checks::{cda_hash, CdaValidator, CdaVerdict, PdfInspector, SignatureVerdict};
 use super::store::{CartLogEntry, DocumentRecord, Store};
 use crate::api::{
-    Activity, GatewayResponse, InjectionMode, MetadataRequest, Operation, Problem, ProblemType,
-    PublicationRequest, ReplaceRequest, StatusEvent, TransactionInspection, ValidationRequest,
-    FSE_JWT_SIGNATURE,
+    correlation, Activity, GatewayResponse, InjectionMode, MetadataRequest, Operation, Problem,
+    ProblemType, PublicationRequest, ReplaceRequest, StatusEvent, TransactionInspection,
+    ValidationRequest, FSE_JWT_SIGNATURE,
 };
 use crate::jwt::{
     check_operation_claims, unix_now, ClaimError, JwtError, SignatureClaims, Verifier,
@@ -343,6 +348,42 @@ fn coherence(claims: &SignatureClaims, cda: &[u8]) -> Result<(), Problem> {
     }
 }
 
+/// The dispatcher's check of a path `idDoc` (replace, delete, metadata update), made before
+/// the tokens': `root^extension` (400 `/msg/id-doc`; a replace's instance
+/// `/invalid-req-id`, the others' `/invalid-id`).
+fn path_id_check(op: Operation, id: &str) -> Result<(), Problem> {
+    if correlation::is_valid_document_id(id) {
+        return Ok(());
+    }
+    let (detail, instance) = if op == Operation::Replace {
+        (correlation::INVALID_REQUEST_ID_DOC, "/invalid-req-id")
+    } else {
+        (correlation::INVALID_ID_DOC, "/invalid-id")
+    };
+    Err(Problem::new(ProblemType::IdDoc, detail).with_instance(instance))
+}
+
+/// The dispatcher's `CorrelationDocumentTypeValidator`: `tipoDocumentoLivAlto` must be the
+/// class the table gives for the LOINC code of the token's `resource_hl7_type` (400
+/// `/msg/validator`, instance `/msg/validator`).
+fn correlation_check(
+    claims: &SignatureClaims,
+    class: crate::api::TipoDocumentoLivAlto,
+) -> Result<(), Problem> {
+    let loinc = claims
+        .resource_hl7_type
+        .as_deref()
+        .and_then(crate::jwt::parse_resource_hl7_type)
+        .unwrap_or_default();
+    if correlation::correlates(loinc, class) {
+        return Ok(());
+    }
+    Err(
+        Problem::new(ProblemType::Validator, correlation::NO_CORRELATION)
+            .with_instance("/msg/validator"),
+    )
+}
+
 /// The route of a path under `/v1`.
 enum Route {
     Op(Operation, Option<String>),
@@ -537,6 +578,10 @@ impl Gateway {
             Operation::Replace | Operation::UpdateMetadata | Operation::Delete
         ) {
             ctx.id_doc = id.clone();
+            // The dispatcher checks the path id before the tokens.
+            if let Some(id) = &id {
+                path_id_check(op, id)?;
+            }
         }
         let claims = self.authenticate(req, op)?;
         let store_err =
@@ -564,7 +609,8 @@ impl Gateway {
                 let claims = claims.ok_or_else(|| mandatory("FSE-JWT-Signature"))?;
                 let id = id.unwrap_or_default();
                 if op == Operation::UpdateMetadata {
-                    let _body: MetadataRequest = strict_json(&req.body)?;
+                    let body: MetadataRequest = strict_json(&req.body)?;
+                    correlation_check(&claims, body.tipo_documento_liv_alto)?;
                 }
                 let doc = self.store.document(&id).map_err(store_err)?;
                 let Some(mut doc) = doc.filter(|d| d.state == "PUBLISHED") else {
@@ -791,15 +837,23 @@ impl Gateway {
             |e: super::store::StoreError| Problem::new(ProblemType::GenericError, e.to_string());
         let parts = multipart(req).await?;
         let raw = parts.request_body.ok_or_else(|| mandatory("requestBody"))?;
-        let (id_doc, mode, body_wii) = if op == Operation::Create {
+        let (id_doc, mode, body_wii, class) = if op == Operation::Create {
             let b: PublicationRequest = strict_json(&raw)?;
-            (b.identificativo_doc, b.mode, b.workflow_instance_id)
+            let class = b.tipo_documento_liv_alto;
+            (b.identificativo_doc, b.mode, b.workflow_instance_id, class)
         } else {
             let b: ReplaceRequest = strict_json(&raw)?;
-            (b.identificativo_doc, b.mode, b.workflow_instance_id)
+            let class = b.tipo_documento_liv_alto;
+            (b.identificativo_doc, b.mode, b.workflow_instance_id, class)
         };
         if id_doc.trim().is_empty() {
             return Err(mandatory("identificativoDoc"));
+        }
+        if !correlation::is_valid_document_id(&id_doc) {
+            return Err(
+                Problem::new(ProblemType::IdDoc, correlation::INVALID_ID_DOC)
+                    .with_instance("/invalid-id"),
+            );
         }
         if op == Operation::Create {
             ctx.id_doc = Some(id_doc.clone());
@@ -864,6 +918,7 @@ impl Gateway {
                 .with_status(400))
             }
         }
+        correlation_check(&claims, class)?;
         let now = unix_now() as i64;
         if !id_doc.starts_with(magic::SKIP_VALIDATION) {
             match self.store.validation(&hash, now).map_err(store_err)? {

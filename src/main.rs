@@ -19,9 +19,12 @@ fn main() -> ExitCode {
     // kernel clearing pages. Best effort.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
+    cli::quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     match cli.run() {
         Ok(code) => code,
+        // `fse … | head -1`: the reader has what it wanted; end quietly, as Unix tools do.
+        Err(err) if cli::is_stdout_closed(&err) => ExitCode::from(cli::EXIT_STDOUT_CLOSED),
         Err(err) => {
             eprintln!("fse: error: {err:#}");
             ExitCode::from(cli::EXIT_USAGE)

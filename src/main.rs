@@ -1,6 +1,7 @@
 //! `fse`: the command-line program. A thin layer over the `fse-cda`, `fse-pades` and `fse-cart`
 //! crates: it parses arguments, reads and writes files, prints, and maps outcomes to exit codes
-//! (0 success, 1 something judged invalid or refused, 2 usage, input or I/O error).
+//! (0 success, 1 something judged invalid or refused, 2 usage, input or I/O error; 141 when
+//! the reader of stdout went away, as a Unix tool ended by SIGPIPE).
 
 mod cli;
 

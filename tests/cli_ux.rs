@@ -4,6 +4,7 @@
 
 mod common;
 
+use fse_cda::build::{template, DocType};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -76,19 +77,6 @@ fn completions_and_man_pages() {
     }
 }
 
-const TYPES: [&str; 10] = [
-    "LAB",
-    "LAB_TRASF",
-    "LDO",
-    "RAD",
-    "RSA",
-    "VPS",
-    "PSS",
-    "RAP",
-    "SING_VACC",
-    "CERT_VACC",
-];
-
 fn build(dir: &Path, input: &Path) -> Vec<u8> {
     let out = common::fse(dir, &["cda", "build", input.to_str().unwrap()]);
     assert!(
@@ -106,16 +94,13 @@ fn build(dir: &Path, input: &Path) -> Vec<u8> {
 fn every_type_has_a_starter_input_that_builds() {
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = common::workspace_root().join("fixtures/build");
-    for t in TYPES {
+    for doc_type in DocType::ALL {
+        let t = doc_type.abbrev();
         let out = common::fse(tmp.path(), &["cda", "build", "--template", t]);
         assert!(out.status.success(), "{t}");
         let input = tmp.path().join(format!("{t}.json"));
         std::fs::write(&input, &out.stdout).unwrap();
-        let name = if t == "LAB" {
-            "esempio-glicemia"
-        } else {
-            "esempio-minimo"
-        };
+        let name = template::fixture_name(doc_type);
         let expected = std::fs::read(fixtures.join(t).join(format!("{name}.xml"))).unwrap();
         assert!(build(tmp.path(), &input) == expected, "{t}");
     }

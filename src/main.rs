@@ -1,6 +1,7 @@
 //! `fse`: the command-line program. A thin layer over the `fse-cda`, `fse-pades` and `fse-cart`
 //! crates: it parses arguments, reads and writes files, prints, and maps outcomes to exit codes
-//! (0 success, 1 something judged invalid or refused, 2 usage, input or I/O error).
+//! (0 success, 1 something judged invalid or refused, 2 usage, input or I/O error; 141 when
+//! the reader of stdout went away, as a Unix tool ended by SIGPIPE).
 
 mod cli;
 
@@ -19,9 +20,12 @@ fn main() -> ExitCode {
     // kernel clearing pages. Best effort.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
+    cli::quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     match cli.run() {
         Ok(code) => code,
+        // `fse … | head -1`: the reader has what it wanted; end quietly, as Unix tools do.
+        Err(err) if cli::is_stdout_closed(&err) => ExitCode::from(cli::EXIT_STDOUT_CLOSED),
         Err(err) => {
             eprintln!("fse: error: {err:#}");
             ExitCode::from(cli::EXIT_USAGE)

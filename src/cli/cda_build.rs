@@ -4,20 +4,33 @@
 //! walked for `*.json`): `--out-dir DIR` writes `DIR/<folder>/<name>.xml`, where `<folder>` is
 //! the name of the input's parent folder (the type folder of `fixtures/build/<TYPE>/`).
 //! Every bad input is reported on one line naming the file and the JSON path of the bad field;
-//! the exit code is then 2.
+//! the exit code is then 2. A UTF-8 byte order mark before the JSON is read past.
+//!
+//! `--template TYPE` prints a starter input of that document type instead (it builds as is).
 
-use super::EXIT_USAGE;
+use super::{write_stdout, EXIT_USAGE};
 use anyhow::{bail, Context};
+use clap::builder::PossibleValuesParser;
 use clap::Args;
-use std::io::Write;
+use fse_cda::build::template;
+use fse_cda::build::DocType;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// JSON report model(s) (`fse-cda-build/1`), or directories walked for `*.json`.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "template")]
     pub inputs: Vec<PathBuf>,
+    /// Print a starter input of this document type (a valid model that builds; edit it),
+    /// e.g. `fse cda build --template LAB > report.json`.
+    #[arg(
+        long,
+        value_name = "TYPE",
+        conflicts_with_all = ["inputs", "output", "out_dir"],
+        value_parser = PossibleValuesParser::new(DocType::ALL.map(DocType::abbrev)),
+    )]
+    pub template: Option<String>,
     /// Output file (one input only); stdout when neither -o nor --out-dir is given.
     #[arg(short, long, conflicts_with = "out_dir")]
     pub output: Option<PathBuf>,
@@ -85,6 +98,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.template {
+        let doc_type = template::doc_type_named(name)
+            .with_context(|| format!("unknown document type {name:?}"))?;
+        write_stdout(template::template(doc_type).as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let inputs = collect_inputs(&args.inputs)?;
     if args.out_dir.is_none() && inputs.len() > 1 {
         bail!(
@@ -104,13 +123,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         };
         match &args.output {
             Some(out) => write_file(out, &built.xml)?,
-            None => {
-                let mut stdout = std::io::stdout().lock();
-                stdout
-                    .write_all(&built.xml)
-                    .context("cannot write to stdout")?;
-                stdout.flush().context("cannot write to stdout")?;
-            }
+            None => write_stdout(&built.xml)?,
         }
         return Ok(ExitCode::SUCCESS);
     };

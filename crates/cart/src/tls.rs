@@ -112,6 +112,20 @@ impl Identity {
         Identity::from_pkcs12(&read(path)?, password, &path.display().to_string())
     }
 
+    /// Checks that the private key is the one of the leaf certificate (and that rustls can
+    /// use it).
+    pub fn check_key_matches(&self, what: &str) -> Result<(), TlsError> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        rustls::sign::CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider)
+            .map(drop)
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => TlsError::Malformed(format!(
+                    "{what}: the private key does not belong to the certificate"
+                )),
+                e => TlsError::Malformed(format!("{what}: unusable private key: {e}")),
+            })
+    }
+
     /// The leaf certificate.
     pub fn leaf(&self) -> &CertificateDer<'static> {
         &self.chain[0]

@@ -537,6 +537,364 @@ impl ClientConfig {
     }
 }
 
+/// Which gateway a configuration template is for (`fse config init --env`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// The test ("validazione") gateway, reached through CART's test endpoint.
+    Staging,
+    /// The production gateway, through CART's production endpoint.
+    Production,
+}
+
+/// What a template leaves for the user to fill in; [`ClientConfig::problems`] reports every
+/// value still holding it.
+pub const PLACEHOLDER: &str = "CHANGE-ME";
+
+/// A commented `fse.toml` for `env`: every key, what it is for and which certificate goes
+/// where. It loads as it is; its placeholders (paths to the certificates, the caller's
+/// identity, the CART URL) are what `fse config check` then reports.
+pub fn template(env: Environment) -> String {
+    let (name, national) = match env {
+        Environment::Staging => (
+            "staging (the gateway's test system)",
+            "https://modipa-val.fse.salute.gov.it/govway/rest/in/FSE/gateway",
+        ),
+        Environment::Production => (
+            "production",
+            "https://modipa.fse.salute.gov.it/govway/rest/in/FSE/gateway",
+        ),
+    };
+    let roles = crate::api::SubjectRole::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    TEMPLATE
+        .replace("{ENV}", name)
+        .replace("{NATIONAL}", national)
+        .replace("{ROLES}", &roles)
+        .replace("{P}", PLACEHOLDER)
+}
+
+const TEMPLATE: &str = r#"# fse client configuration: {ENV}.
+# Written by `fse config init`. Fill in every {P}, then run `fse --config THIS_FILE config check`:
+# it lists every problem it finds at once. Relative paths are read from this file's folder.
+# Every key can be overridden by an environment variable FSE_<SECTION>_<KEY> (`fse config env`).
+
+[gateway]
+# The CART endpoint of the FSE gateway given to you by Regione Toscana (with its path prefix,
+# without /v1). CART forwards to the national gateway, {NATIONAL}/v1.
+base_url = "https://{P}.cart.example/fse/gateway"
+# JWT `aud`: defaults to base_url + "/v1"; set it if CART tells you another audience.
+# audience = "https://{P}/v1"
+# PEM bundle of the CA roots trusted for the SERVER certificate of CART (nothing else is
+# trusted). For a CART certificate from a public CA, the system bundle will do.
+ca = "/etc/ssl/certs/ca-certificates.crt"
+timeout_seconds = 120
+connect_timeout_seconds = 10
+# Attempts of the calls safe to repeat (validation, status); publications are sent once.
+max_attempts = 3
+# Lifetime of each JWT, seconds.
+token_ttl_seconds = 300
+
+[tls]
+# The CART CLIENT certificate (mutual TLS): issued to your organisation for CART.
+# Either a PEM certificate chain and its key...
+cert = "{P}/cart-client.pem"
+key = "{P}/cart-client.key"
+# ...or a PKCS#12 file, its password in an environment variable (never in this file):
+# p12 = "{P}/cart-client.p12"
+# p12_password_env = "FSE_TLS_PASSWORD"
+
+[signer]
+# The certificate that signs the two JWTs of every call (the "S1" signature certificate
+# registered for the gateway; RSA, RS256). Batches also sign the PDFs (PAdES) with it: if
+# your document signer is another certificate, sign the PDFs with `fse pdf sign` first.
+cert = "{P}/signer.pem"
+key = "{P}/signer.key"
+# or: p12 = "signer.p12" and p12_password_env = "FSE_SIGNER_PASSWORD"
+
+[profile]
+# The JWT claims of the caller (spec "INTERFACCE REST Gateway", table of the claims).
+# sub: the user's fiscal code, CX: CF^^^&2.16.840.1.113883.2.9.4.3.2&ISO
+subject = "{P}^^^&2.16.840.1.113883.2.9.4.3.2&ISO"
+# Role table: {ROLES}
+subject_role = "AAS"
+# The patient's id, CX like `subject` (a batch uses each document's patient instead).
+person_id = "{P}^^^&2.16.840.1.113883.2.9.4.3.2&ISO"
+# The user's facility, XON: NAME^^^^^&OID&ISO^^^^CODE, e.g. a hospital of the HSP catalog:
+# OSPEDALE DI PROVA^^^^^&2.16.840.1.113883.2.9.4.1.2&ISO^^^^090999
+locality = "{P}^^^^^&2.16.840.1.113883.2.9.4.1.2&ISO^^^^{P}"
+# Organisation table: the region code and its name, as the gateway spells them.
+subject_organization_id = "090"
+subject_organization = "Regione Toscana"
+patient_consent = true
+# The application as registered with the gateway.
+subject_application_id = "{P}"
+subject_application_vendor = "{P}"
+subject_application_version = "{P}"
+
+[publication]
+# Defaults of the publication metadata (a NAME.meta.json beside a document overrides them).
+tipologia_struttura = "Ospedale"
+assetto_organizzativo = "AD_PSC001"
+tipo_attivita_clinica = "PHR"
+identificativo_rep = "2.16.840.1.113883.2.9.2.90.4.5.1"
+# tipo_documento_liv_alto = "REF"   # by document type when absent
+# atti_clinici_regole_accesso = ["P99"]
+
+[batch]
+# jobs = 4      # documents in parallel
+# rate = 5.0    # most gateway calls per second (0: unbounded)
+
+[rules]
+# The Ministry's CDA rule files (xsd/, schematron/, terminology/) to validate before sending.
+# dir = "{P}/rules"
+
+[cart.apis]
+# Other CART services reachable with the [tls] identity (`fse cart call NAME`):
+# piano-terapeutico = "https://{P}/pt/v1"
+"#;
+
+/// One thing wrong with a configuration, found by [`ClientConfig::problems`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigProblem {
+    /// `[section] key` (or `[section]`).
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// A doubt rather than a certain refusal: a fiscal code's check character (the gateway's
+    /// own check of it is not documented).
+    pub warning: bool,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// The CA bundle of `[gateway] ca`, summarised in one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaSummary {
+    /// The bundle's path.
+    pub path: String,
+    /// Certificates loaded.
+    pub roots: usize,
+    /// Of which expired.
+    pub expired: usize,
+    /// The certificate when the bundle holds exactly one.
+    pub only: Option<CertificateInfo>,
+}
+
+impl std::fmt::Display for CaSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.only {
+            Some(c) => write!(f, "{} ({}, expires {})", self.path, c.subject, c.not_after),
+            None => write!(
+                f,
+                "{}: {} roots loaded{}",
+                self.path,
+                self.roots,
+                if self.expired > 0 {
+                    format!(" ({} expired)", self.expired)
+                } else {
+                    String::new()
+                }
+            ),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// The CA bundle of `[gateway] ca`, summarised.
+    pub fn ca_summary(&self) -> Result<CaSummary, ConfigError> {
+        let roots = self.describe_ca()?;
+        let path = self.gateway.ca.as_deref().unwrap_or(Path::new(""));
+        Ok(CaSummary {
+            path: self.base_dir.join(path).display().to_string(),
+            roots: roots.len(),
+            expired: roots.iter().filter(|c| c.days_left < 0).count(),
+            only: (roots.len() == 1).then(|| roots[0].clone()),
+        })
+    }
+
+    /// Every problem of this configuration that can be found without the network: the CA
+    /// bundle, both identities (files, password, key ↔ certificate, expiry, an RSA key for
+    /// the JWTs) and the claims of `[profile]` against the gateway's tables (roles,
+    /// organisation id ↔ name, XON locality, CX fiscal codes with their check character),
+    /// plus any value still holding the template's [`PLACEHOLDER`].
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let mut add = |key: &str, message: String| {
+            out.push(ConfigProblem {
+                key: key.to_owned(),
+                message,
+                warning: false,
+            })
+        };
+        let g = &self.gateway;
+        if g.base_url.contains(PLACEHOLDER) {
+            add(
+                "[gateway] base_url",
+                format!(
+                    "{:?}: still the template's placeholder: the CART URL of the gateway",
+                    g.base_url
+                ),
+            );
+        } else if !g.base_url.starts_with("https://") {
+            add(
+                "[gateway] base_url",
+                format!("{:?} is not an https:// URL", g.base_url),
+            );
+        }
+        match self.ca_summary() {
+            Ok(ca) if ca.roots == ca.expired => add(
+                "[gateway] ca",
+                format!("{}: every certificate has expired", ca.path),
+            ),
+            Ok(_) => {}
+            Err(e) => add("[gateway] ca", e.to_string()),
+        }
+        for what in ["tls", "signer"] {
+            let key = format!("[{what}]");
+            let section = if what == "tls" {
+                &self.tls
+            } else {
+                &self.signer
+            };
+            let identity = match section.load(&self.base_dir, what) {
+                Ok(identity) => identity,
+                Err(e) => {
+                    add(&key, e.to_string());
+                    continue;
+                }
+            };
+            let file = section.cert.as_ref().or(section.p12.as_ref());
+            let file = file.map_or_else(|| key.clone(), |f| f.display().to_string());
+            if let Err(e) = identity.check_key_matches(&file) {
+                add(&key, e.to_string());
+            }
+            match CertificateInfo::of(identity.leaf()) {
+                Ok(c) if c.days_left < 0 => add(
+                    &key,
+                    format!("the certificate {} expired on {}", c.subject, c.not_after),
+                ),
+                Ok(_) => {}
+                Err(e) => add(&key, e.to_string()),
+            }
+            if what == "signer" {
+                if let Err(e) = crate::jwt::Signer::new(&identity) {
+                    add(&key, format!("cannot sign the JWTs (RS256): {e}"));
+                }
+            }
+        }
+        for (key, value, problem, warning) in self.profile_problems() {
+            out.push(ConfigProblem {
+                key: format!("[profile] {key}"),
+                message: format!("{value:?}: {problem}"),
+                warning,
+            });
+        }
+        out
+    }
+
+    /// The claims of `[profile]` the gateway would refuse: (key, value, why, only a doubt).
+    fn profile_problems(&self) -> Vec<(&'static str, String, String, bool)> {
+        let p = &self.profile;
+        let mut out: Vec<(&'static str, String, String, bool)> = Vec::new();
+        let texts = [
+            ("subject", &p.subject),
+            ("subject_role", &p.subject_role),
+            ("person_id", &p.person_id),
+            ("locality", &p.locality),
+            ("subject_organization_id", &p.subject_organization_id),
+            ("subject_organization", &p.subject_organization),
+            ("subject_application_id", &p.subject_application_id),
+            ("subject_application_vendor", &p.subject_application_vendor),
+            (
+                "subject_application_version",
+                &p.subject_application_version,
+            ),
+        ];
+        for (key, value) in texts {
+            if value.contains(PLACEHOLDER) {
+                out.push((
+                    key,
+                    value.clone(),
+                    "still the template's placeholder".into(),
+                    false,
+                ));
+            } else if value.trim().is_empty() {
+                out.push((key, value.clone(), "empty".into(), false));
+            }
+        }
+        let unfilled: Vec<&str> = out.iter().map(|(k, _, _, _)| *k).collect();
+        let filled = |key: &str| !unfilled.contains(&key);
+        for (key, value) in [("subject", &p.subject), ("person_id", &p.person_id)] {
+            if filled(key) {
+                if !crate::jwt::is_cx_fiscal_code(value) {
+                    let why = "not CF^^^&2.16.840.1.113883.2.9.4.3.2&ISO".to_owned();
+                    out.push((key, value.clone(), why, false));
+                } else if let Err(why) = check_fiscal_code(value) {
+                    out.push((key, value.clone(), why, true));
+                }
+            }
+        }
+        if filled("subject_role") && p.subject_role.parse::<crate::api::SubjectRole>().is_err() {
+            out.push((
+                "subject_role",
+                p.subject_role.clone(),
+                "not in the gateway's role table (AAS, APR, ...: see `fse config init`)".into(),
+                false,
+            ));
+        }
+        if filled("subject_organization_id") {
+            match crate::api::organization_name(&p.subject_organization_id) {
+                None => out.push((
+                    "subject_organization_id",
+                    p.subject_organization_id.clone(),
+                    "not in the gateway's organisation table (090 is Regione Toscana)".into(),
+                    false,
+                )),
+                Some(name) if filled("subject_organization") && name != p.subject_organization => {
+                    out.push((
+                        "subject_organization",
+                        p.subject_organization.clone(),
+                        format!(
+                            "the gateway's name of {} is {name:?}",
+                            p.subject_organization_id
+                        ),
+                        false,
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if filled("locality") && !crate::jwt::is_xon(&p.locality) {
+            out.push((
+                "locality",
+                p.locality.clone(),
+                "not XON (NAME^^^^^&OID&ISO^^^^CODE): the gateway refuses create, replace, \
+                 update and delete"
+                    .into(),
+                false,
+            ));
+        }
+        out
+    }
+}
+
+/// Whether the code of a CX id with the fiscal-code OID is a valid fiscal code (check
+/// character included); 11-digit temporary codes are taken as they are.
+fn check_fiscal_code(value: &str) -> Result<(), String> {
+    let code = value.split('^').next().unwrap_or_default();
+    if code.len() == 11 && code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    fse_cda::build::types::FiscalCode::try_from(code.to_owned()).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

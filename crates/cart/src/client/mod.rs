@@ -12,6 +12,7 @@
 
 pub mod cda;
 pub mod config;
+pub mod tls_error;
 
 use crate::api::{
     GatewayResponse, MetadataRequest, Operation, Problem, PublicationRequest, ReplaceRequest,
@@ -773,7 +774,11 @@ impl Body {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    // A refused certificate: say whose and what to check, not rustls' wording.
+    if let Some(failure) = tls_error::TlsFailure::find(e) {
+        return failure.to_string();
+    }
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 pub const LOINC: &str = "2.16.840.1.113883.6.1";
 
 /// A document type the builder knows (the `type` field of the input).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
 pub enum DocType {
     /// Referto di Medicina di Laboratorio.
     #[serde(rename = "LAB")]

@@ -8,7 +8,8 @@
 //! input, so the same input always gives the same bytes.
 //!
 //! Modules: [`model`] (the input types, which document it), [`types`] (validated scalars:
-//! timestamps, fiscal code), [`doctype`] (per-type data), [`narrative`] (section text),
+//! timestamps, fiscal code), [`doctype`] (per-type data), [`template`] (a starter input per
+//! type), [`narrative`] (section text),
 //! [`statement`] (typed clinical statements), [`node`] (the generic statement tree),
 //! [`document`] (checks and the CDA writer).
 //!
@@ -20,7 +21,9 @@ pub mod document;
 pub mod model;
 pub mod narrative;
 pub mod node;
+pub mod schema;
 pub mod statement;
+pub mod template;
 pub mod types;
 mod writer;
 
@@ -71,6 +74,8 @@ pub fn parse(input: &[u8]) -> Result<Report, BuildError> {
     let text = std::str::from_utf8(input).map_err(|e| BuildError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
+    // A byte order mark (Windows editors write one) is not JSON: read past it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Fast path: a valid model needs no path tracking (which costs about as much as the
     // parse itself). Only a model that fails is read again, with the JSON path of the
     // failure recorded for the message.

@@ -15,7 +15,7 @@ use super::types::{FiscalCode, ModelVersion, Ts};
 use serde::Deserialize;
 
 /// A whole report: the CDA header plus the body sections.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
     /// Always `"fse-cda-build/1"`.
@@ -92,7 +92,7 @@ pub struct Report {
 }
 
 /// An instance identifier (`II`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ii {
     /// OID (or UUID) of the namespace.
@@ -110,7 +110,7 @@ pub struct Ii {
 }
 
 /// A coded value (`CD`/`CE`/`CV`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cd {
     /// The code.
@@ -142,7 +142,7 @@ pub struct Cd {
 }
 
 /// Confidentiality codes of HL7 (2.16.840.1.113883.5.25) accepted by the FSE schematron.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum Confidentiality {
     /// Normal.
     N,
@@ -153,7 +153,7 @@ pub enum Confidentiality {
 }
 
 /// A postal address (`AD`); parts are written in the order of the fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Addr {
     /// Address use: `H` home, `HP` primary home, `WP` work, `TMP` temporary...
@@ -183,7 +183,7 @@ pub struct Addr {
 }
 
 /// A telecom address (`TEL`), e.g. `tel:+39...`, `mailto:...`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telecom {
     /// The URL.
@@ -194,7 +194,7 @@ pub struct Telecom {
 }
 
 /// A person's name (`PN`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Name {
     /// Prefix, e.g. `Dott.`.
@@ -212,7 +212,7 @@ pub struct Name {
 }
 
 /// Administrative gender (HL7 2.16.840.1.113883.5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum Gender {
     /// Male.
     M,
@@ -223,7 +223,7 @@ pub enum Gender {
 }
 
 /// The patient (`recordTarget/patientRole`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Patient {
     /// Codice fiscale (written as id root 2.16.840.1.113883.2.9.4.3.2), checked incl. its
@@ -252,7 +252,7 @@ pub struct Patient {
 }
 
 /// An organisation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Organization {
     /// Ids (e.g. the ASL/AO code).
@@ -273,7 +273,7 @@ pub struct Organization {
 }
 
 /// A person acting for an organisation (`assignedEntity`, `assignedAuthor`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assigned {
     /// Ids (fiscal code of the professional, regional ids...).
@@ -297,7 +297,7 @@ pub struct Assigned {
 }
 
 /// An author.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Author {
     /// When the author wrote.
@@ -307,7 +307,7 @@ pub struct Author {
 }
 
 /// The data enterer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataEnterer {
     /// When.
@@ -318,7 +318,7 @@ pub struct DataEnterer {
 }
 
 /// A legal authenticator or an authenticator.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signer {
     /// When the document was signed.
@@ -331,7 +331,7 @@ pub struct Signer {
 }
 
 /// An informant: either a professional or a related person.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Informant {
     /// A professional (`assignedEntity`).
@@ -341,7 +341,7 @@ pub enum Informant {
 }
 
 /// A related person (`relatedEntity`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelatedEntity {
     /// Relationship class: `PRS` personal, `CAREGIVER`, `AGNT`...
@@ -361,7 +361,7 @@ pub struct RelatedEntity {
 }
 
 /// An intended recipient.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
     /// Ids.
@@ -382,7 +382,7 @@ pub struct Recipient {
 }
 
 /// A participant of the document (`participant`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Participant {
     /// Participation type: `REF` referrer, `IND` indirect...
@@ -398,7 +398,7 @@ pub struct Participant {
 }
 
 /// The entity of a participant (`associatedEntity`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssociatedEntity {
     /// Class: `PROV` provider, `ECON` emergency contact, `NOK`, `GUARD`...
@@ -424,7 +424,7 @@ pub struct AssociatedEntity {
 }
 
 /// An order fulfilled by the document (`inFulfillmentOf/order`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
     /// Ids (e.g. the NRE of the prescription).
@@ -435,7 +435,7 @@ pub struct Order {
 }
 
 /// An interval of time, or a single point in time.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Interval {
     /// A point in time (alone).
@@ -450,7 +450,7 @@ pub struct Interval {
 }
 
 /// A documented act (`documentationOf/serviceEvent`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEvent {
     /// Ids.
@@ -471,7 +471,7 @@ pub struct ServiceEvent {
 }
 
 /// A performer (`performer`, `encounterParticipant`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Performer {
     /// Participation type (`PRF`, `ATND`...).
@@ -484,7 +484,7 @@ pub struct Performer {
 }
 
 /// A related document (`relatedDocument/parentDocument`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelatedDocument {
     /// `RPLC` (replaces), `APND` (appends), `XFRM` (transforms).
@@ -500,7 +500,7 @@ pub struct RelatedDocument {
 }
 
 /// The encounter (`componentOf/encompassingEncounter`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Encounter {
     /// Ids (e.g. the admission number).
@@ -523,7 +523,7 @@ pub struct Encounter {
 }
 
 /// A health care facility.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Facility {
     /// Ids (e.g. HSP.11 / STS.11 codes).
@@ -544,7 +544,7 @@ pub struct Facility {
 }
 
 /// A section of the body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
     /// XML `ID` attribute of the section element (a target for references).
@@ -581,7 +581,7 @@ pub struct Section {
 /// (`observation`, `act`, `organizer`, `substance_administration`, `procedure`, `encounter`,
 /// `supply`; see [`Statement`]) or as a generic CDA tree (`statement`, see [`Node`]), which
 /// expresses anything the guides allow. Exactly one of them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// `entry/@typeCode` (`COMP`, `DRIV`); CDA's default when absent. Required in

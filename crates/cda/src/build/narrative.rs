@@ -80,7 +80,7 @@ pub struct Narrative {
 }
 
 /// The JSON form of [`Narrative`]: exactly one of `paragraphs`, `blocks` and `xml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNarrative {
     /// Plain paragraphs.
@@ -120,7 +120,7 @@ impl TryFrom<RawNarrative> for Narrative {
 }
 
 /// A block of structured narrative.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Block {
     /// `{"paragraph": TEXT}`: a paragraph.
@@ -132,7 +132,7 @@ pub enum Block {
 }
 
 /// A list.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct List {
     /// Numbered list (`listType="ordered"`) when true.
@@ -143,7 +143,7 @@ pub struct List {
 }
 
 /// A table: header cells and rows of cells.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Table {
     /// `ID` of the table.
@@ -166,7 +166,7 @@ pub struct Table {
 pub struct Text(pub Vec<Child>);
 
 /// A `content` run of text.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Run {
     content: String,

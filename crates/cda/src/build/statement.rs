@@ -69,7 +69,7 @@ impl Kind {
 /// A typed clinical statement. Which fields a kind accepts follows CDA R2: e.g. `values` and
 /// `reference_ranges` only on observations, `consumable` only on substance administrations,
 /// `components` only on organizers.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Statement {
     /// `@classCode`; default by kind (`OBS`, `ACT`, `SBADM`, `PROC`, `ENC`, `SPLY`); required
@@ -165,7 +165,7 @@ pub struct Statement {
 }
 
 /// A time: a point (`value`), an interval (`low`/`high`) or unknown (`null_flavor`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Time {
     /// A point in time.
@@ -183,7 +183,7 @@ pub struct Time {
 }
 
 /// A period of a periodic time (`PIVL_TS/period`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Period {
     /// The length of the period, e.g. `"12"`.
@@ -196,7 +196,7 @@ pub struct Period {
 }
 
 /// A dose (`IVL_PQ`): `value` and `unit`, or a range `low`/`high`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dose {
     /// The number, as written.
@@ -214,7 +214,7 @@ pub struct Dose {
 }
 
 /// A physical quantity (`PQ`): a decimal number and a UCUM unit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pq {
     /// The number, as written (e.g. `"0.5"`).
@@ -225,7 +225,7 @@ pub struct Pq {
 }
 
 /// An observation value, by HL7 data type.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Value {
     /// Physical quantity.
@@ -276,7 +276,7 @@ pub enum Value {
 }
 
 /// A reference range of an observation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceRange {
     /// Text of the range.
@@ -294,7 +294,7 @@ pub struct ReferenceRange {
 }
 
 /// A medicinal product or material (`manufacturedProduct`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     /// templateIds of `manufacturedProduct`.
@@ -317,7 +317,7 @@ pub struct Product {
 }
 
 /// A participant of a statement (`participant/participantRole`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryParticipant {
     /// Participation type (`LOC`, `DEV`, `CSM`...).

@@ -19,25 +19,15 @@
 //!   the stage as a whole (fast verdict, then the full engine) reports exactly what the full
 //!   engine reports.
 
+mod common;
+
+use common::conformance;
 use fse_cda::validate::RuleSet;
 use fse_cda::xml::parse;
 use proptest::prelude::*;
 use regex::Regex;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-
-fn conformance() -> PathBuf {
-    let base = match std::env::var_os("FSE_CONFORMANCE") {
-        Some(v) => PathBuf::from(v),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"),
-    };
-    assert!(
-        base.join("cda/xsd").is_dir(),
-        "{} not found: place the shared material beside the clone or set FSE_CONFORMANCE",
-        base.display()
-    );
-    base
-}
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>) {
     if p.is_dir() {

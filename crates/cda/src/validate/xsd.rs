@@ -3,7 +3,9 @@
 //! `xsd-schema` crate. That crate's compiled sets are not `Sync`: each set is compiled once
 //! (with its validator, i.e. the content models; about 0.1 s) into an engine that the
 //! threads share behind a mutex, taken only for the few documents the fast verdict leaves
-//! to it and for attribute values a thread meets for the first time.
+//! to it and for attribute values a thread meets for the first time. The `pattern` facets of
+//! a compiled set are recompiled from our own translation of XSD regular expressions
+//! ([`pattern`]): the crate's own, as we build it, misreads them (`a|b` as `^a|b$`).
 //!
 //! The document is not read a second time: [`XsdSet::validate`] walks the tree our reader
 //! ([`crate::xml`]) already built and pushes its events into the validator's runtime, with
@@ -22,6 +24,7 @@
 //! taught it something), so that two threads do not each pay for the same lessons.
 
 mod model;
+mod pattern;
 
 use crate::xml::{Document, NodeId, NodeKind};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -194,7 +197,9 @@ fn compile(cda_xsd: &Path) -> Result<SchemaSet, String> {
             f.schema_location()
         ));
     }
-    Ok(compiled.into_schema_set())
+    let mut set = compiled.into_schema_set();
+    pattern::correct(&mut set).map_err(|e| format!("{}: {e}", cda_xsd.display()))?;
+    Ok(set)
 }
 
 impl XsdSet {

@@ -5,7 +5,7 @@
 //! would leave the published CDA outside its signer's signature.
 
 use crate::attachment::{find_cda, inject_cda};
-use crate::document::SourcePdf;
+use crate::document::{find_from, SourcePdf};
 use crate::error::{Error, Result};
 use crate::identity::SignerIdentity;
 use crate::signature::{sign, SignOptions};
@@ -55,11 +55,23 @@ pub fn is_signed(pdf: &SourcePdf) -> bool {
     pdf.has_signature_dictionaries() || !signature_fields(pdf).is_empty()
 }
 
+/// Whether the raw bytes could hold a signature: a `/ByteRange` or `/Sig` in the clear, or
+/// object streams (which could hide a signature field).
+fn may_be_signed(bytes: &[u8]) -> bool {
+    [&b"/ByteRange"[..], b"/Sig", b"/ObjStm"]
+        .iter()
+        .any(|n| find_from(bytes, n, 0).is_some())
+}
+
 /// Prepares `pdf_bytes` for publication with `cda_xml` (when given): an unsigned input gets
 /// the CDA injected (a damaged one is rewritten once first) and is to be signed; a signed input
 /// is kept as it is when its signatures verify and its `cda.xml` is byte-identical to
 /// `cda_xml`, and refused otherwise ([`Error::Refused`], with the reason).
 pub fn prepare(pdf_bytes: Vec<u8>, cda_xml: Option<&[u8]>) -> Result<Prepared> {
+    if cda_xml.is_none() && !may_be_signed(&pdf_bytes) {
+        // nothing to inject and no signature possible: [`sign`] reads it (the fast reader)
+        return Ok(Prepared::ToSign(pdf_bytes));
+    }
     let pdf = SourcePdf::parse(pdf_bytes)?;
     if !is_signed(&pdf) {
         let Some(cda) = cda_xml else {

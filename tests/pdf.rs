@@ -21,6 +21,20 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// `fse pdf inject --pdf PDF --cda CDA -o OUT`.
+fn inject(pdf: &Path, cda: &Path, out: &Path) -> std::process::Output {
+    fse(&[
+        "pdf",
+        "inject",
+        "--pdf",
+        p(pdf),
+        "--cda",
+        p(cda),
+        "-o",
+        p(out),
+    ])
+}
+
 fn cda_fixture() -> PathBuf {
     workspace_root().join("fixtures/pdf/referto.xml")
 }
@@ -128,16 +142,7 @@ fn signed_outputs_pass_the_independent_verifiers() {
         ("replace-existing-cda.pdf", &with_cda),
     ] {
         let dst = injected.join(name);
-        let out = fse(&[
-            "pdf",
-            "inject",
-            "--pdf",
-            p(src),
-            "--cda",
-            p(&cda_fixture()),
-            "-o",
-            p(&dst),
-        ]);
+        let out = inject(src, &cda_fixture(), &dst);
         assert!(
             out.status.success(),
             "inject {name}: {}",
@@ -473,16 +478,7 @@ fn cli_exit_codes_and_messages() {
     // refused: CDA that is not a ClinicalDocument
     let notcda = dir.join("x.xml");
     std::fs::write(&notcda, "<note/>").expect("write");
-    let out = fse(&[
-        "pdf",
-        "inject",
-        "--pdf",
-        p(&plain),
-        "--cda",
-        p(&notcda),
-        "-o",
-        p(&signed),
-    ]);
+    let out = inject(&plain, &notcda, &signed);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ClinicalDocument"));
     // sign with PEM, then tamper with one byte: verify says 1
@@ -561,4 +557,147 @@ fn rendered_pdf_is_pdfa3b_with_embedded_fonts() {
         check.contains("No syntax or stream encoding errors"),
         "{check}"
     );
+}
+
+/// Issue #19, rules 6 and 8 at the command line: a signed input is kept as it is or refused
+/// (never a second signature, never a replaced `cda.xml`); an expired signer certificate is
+/// refused unless `--allow-invalid-cert-time`, and `pdf verify` reports it.
+#[test]
+fn signed_inputs_and_expired_certificates_at_the_command_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let pki = dir.join("pki");
+    assert!(fse(&["dev", "certs", p(&pki)]).status.success());
+    let (key, cert) = (pki.join("signer-key.pem"), pki.join("signer.pem"));
+    let plain = dir.join("plain.pdf");
+    assert!(fse(&["pdf", "render", p(&cda_fixture()), "-o", p(&plain)])
+        .status
+        .success());
+    let signed = dir.join("signed.pdf");
+    let sign = |input: &Path, cda: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "pdf",
+            "sign",
+            p(input),
+            "-o",
+            p(out),
+            "--cda",
+            p(cda),
+            "--key",
+            p(&key),
+            "--cert",
+            p(&cert),
+        ];
+        args.extend_from_slice(extra);
+        fse(&args)
+    };
+    let out = sign(&plain, &cda_fixture(), &signed, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed_bytes = std::fs::read(&signed).expect("signed");
+
+    // another CDA: refused with the reason, nothing written
+    let other = dir.join("other.xml");
+    let mut x = std::fs::read(cda_fixture()).expect("cda");
+    x.extend_from_slice(b"\n<!-- another version -->\n");
+    std::fs::write(&other, &x).expect("write");
+    let refused = dir.join("refused.pdf");
+    for out in [
+        sign(&signed, &other, &refused, &[]),
+        inject(&signed, &other, &refused),
+    ] {
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("already signed (Signature1 by ")
+                && err.contains("is not the CDA to publish"),
+            "{err}"
+        );
+        assert!(!refused.exists(), "output written for a refused input");
+    }
+    // the same CDA: kept as it is, said so
+    let kept = dir.join("kept.pdf");
+    for out in [
+        sign(&signed, &cda_fixture(), &kept, &[]),
+        inject(&signed, &cda_fixture(), &kept),
+    ] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("kept as it is"));
+        assert!(
+            std::fs::read(&kept).expect("kept") == signed_bytes,
+            "changed"
+        );
+    }
+
+    // an expired signer certificate: exit 2 naming it and its dates, nothing written
+    let now = time::OffsetDateTime::now_utc();
+    let old = fse_pades::certs::TestPki::generate_with_signer_validity(
+        fse_pades::certs::KeyKind::Rsa2048,
+        (
+            now - time::Duration::days(800),
+            now - time::Duration::days(30),
+        ),
+    )
+    .expect("pki");
+    let old_dir = dir.join("old");
+    old.write_to(&old_dir, fse_pades::certs::TEST_P12_PASSWORD)
+        .expect("write pki");
+    let expired = dir.join("expired.pdf");
+    let (cda, old_key, old_cert) = (
+        cda_fixture(),
+        old_dir.join("signer-key.pem"),
+        old_dir.join("signer.pem"),
+    );
+    let with_old = |extra: &[&str]| {
+        let mut args = vec![
+            "pdf",
+            "sign",
+            p(&plain),
+            "-o",
+            p(&expired),
+            "--cda",
+            p(&cda),
+            "--key",
+            p(&old_key),
+            "--cert",
+            p(&old_cert),
+        ];
+        args.extend_from_slice(extra);
+        fse(&args)
+    };
+    let out = with_old(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let not_after = fse_pades::identity::rfc3339(now - time::Duration::days(30));
+    assert!(
+        err.contains("fse test signer") && err.contains("is expired") && err.contains(&not_after),
+        "{err}"
+    );
+    assert!(!expired.exists());
+    // allowed for tests: signed, and verify reports it expired (invalid)
+    let out = with_old(&["--allow-invalid-cert-time"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fse(&["pdf", "verify", p(&expired), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = &v[0]["report"]["signatures"][0];
+    assert_eq!(s["cert_at_signing"], "expired", "{v:#}");
+    assert_eq!(s["cert_now"], "expired");
+    assert_eq!(s["cert_not_after"], not_after.as_str());
+    assert_eq!(s["revision"], 3);
+    assert_eq!(v[0]["report"]["revisions"], 3);
 }

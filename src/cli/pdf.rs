@@ -10,9 +10,13 @@ use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum PdfCommand {
-    /// Embed a CDA document as the `cda.xml` attachment (replacing an existing one).
+    /// Embed a CDA document as the `cda.xml` attachment (replacing an existing one). A signed
+    /// PDF is never changed: kept as it is when it verifies and already carries this CDA,
+    /// refused otherwise.
     Inject(InjectArgs),
-    /// Sign PDFs with a PAdES baseline B-B signature, by incremental update.
+    /// Sign PDFs with a PAdES baseline B-B signature, by incremental update. A PDF that is
+    /// already signed is not signed again: kept as it is when it verifies (and carries the
+    /// --cda given), refused otherwise.
     Sign(Box<SignArgs>),
     /// Verify signed FSE PDFs (signature, byte range, /M, PAdES B-B, cda.xml).
     Verify(VerifyArgs),
@@ -73,6 +77,10 @@ pub struct SignArgs {
     /// /Location of the signature.
     #[arg(long)]
     location: Option<String>,
+    /// Sign even with a signer certificate that is expired or not yet valid (tests only;
+    /// `pdf verify` then reports the signature invalid).
+    #[arg(long)]
+    allow_invalid_cert_time: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -150,13 +158,33 @@ fn note_rewrite(path: &Path, pdf: &[u8]) {
     }
 }
 
+/// Tells the user that a signed input is kept as it is.
+fn note_kept(path: &Path, prepared: &fse_pades::Prepared) {
+    if let fse_pades::Prepared::AlreadySigned { report, .. } = prepared {
+        let by: Vec<String> = report
+            .signatures
+            .iter()
+            .map(|s| format!("{} by {}", s.field, s.signer.as_deref().unwrap_or("?")))
+            .collect();
+        eprintln!(
+            "fse: note: {}: already signed ({}), verified and carrying this cda.xml: kept as it \
+             is, not signed again",
+            path.display(),
+            by.join(", ")
+        );
+    }
+}
+
 fn inject(a: InjectArgs) -> anyhow::Result<ExitCode> {
     let pdf = read(&a.pdf)?;
-    note_rewrite(&a.pdf, &pdf);
     let cda = read(&a.cda)?;
-    match fse_pades::inject(pdf, &cda) {
-        Ok(out) => {
-            write(&a.output, &out)?;
+    match fse_pades::prepare(pdf, Some(&cda)) {
+        Ok(prepared) => {
+            note_kept(&a.pdf, &prepared);
+            if !prepared.is_already_signed() {
+                note_rewrite(&a.pdf, &read(&a.pdf)?);
+            }
+            write(&a.output, prepared.pdf())?;
             Ok(ExitCode::from(EXIT_OK))
         }
         Err(e) => {
@@ -235,10 +263,17 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let id = identity(&a)?;
+    if !a.allow_invalid_cert_time {
+        if let Err(e) = id.check_valid_now() {
+            eprintln!("fse: {e} (renew it; --allow-invalid-cert-time signs anyway, for tests)");
+            return Ok(ExitCode::from(code_of(&e)));
+        }
+    }
     let cda = a.cda.as_deref().map(read).transpose()?;
     let opts = SignOptions {
         reason: a.reason.clone(),
         location: a.location.clone(),
+        allow_invalid_cert_time: a.allow_invalid_cert_time,
         ..SignOptions::default()
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -252,12 +287,15 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
             .map(|(input, output)| {
                 let r = (|| {
                     let pdf = std::fs::read(input).map_err(|e| (EXIT_USAGE, e.to_string()))?;
-                    note_rewrite(input, &pdf);
-                    let signed = match &cda {
-                        Some(x) => fse_pades::inject_and_sign(pdf, x, &id, &opts),
-                        None => fse_pades::sign(pdf, &id, &opts),
+                    let prepared = fse_pades::prepare(pdf, cda.as_deref())
+                        .map_err(|e| (code_of(&e), e.to_string()))?;
+                    note_kept(input, &prepared);
+                    if !prepared.is_already_signed() {
+                        note_rewrite(input, prepared.pdf());
                     }
-                    .map_err(|e| (code_of(&e), e.to_string()))?;
+                    let signed = prepared
+                        .sign(&id, &opts)
+                        .map_err(|e| (code_of(&e), e.to_string()))?;
                     write(output, &signed).map_err(|e| (EXIT_USAGE, format!("{e:#}")))
                 })();
                 (input.clone(), r)
@@ -331,6 +369,19 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                             String::new()
                         }
                     );
+                    let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+                    println!(
+                        "    revision {} of {} ({} later); covers the final cda.xml: {}; \
+                         certificate {} .. {}: {} at signing, {} now",
+                        opt(s.revision.map(|n| n.to_string())),
+                        r.revisions,
+                        s.later_revisions,
+                        opt(s.covers_final_cda.map(|b| b.to_string())),
+                        s.cert_not_before.as_deref().unwrap_or("-"),
+                        s.cert_not_after.as_deref().unwrap_or("-"),
+                        opt(s.cert_at_signing.map(|c| c.to_string())),
+                        opt(s.cert_now.map(|c| c.to_string())),
+                    );
                 }
                 if let Some(n) = r.cda_bytes {
                     println!("  cda.xml: {n} bytes");
@@ -338,6 +389,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!("  sha256: {}", r.sha256);
                 for p in &r.problems {
                     println!("  problem: {p}");
+                }
+                for w in &r.warnings {
+                    println!("  warning: {w}");
                 }
             }
             Format::Json => json.push(serde_json::json!({

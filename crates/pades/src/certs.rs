@@ -81,16 +81,32 @@ fn key(kind: KeyKind) -> Result<KeyPair> {
     }
 }
 
-fn validity(p: &mut CertificateParams) {
+/// The validity of generated certificates: from yesterday, for three years.
+fn default_validity() -> (time::OffsetDateTime, time::OffsetDateTime) {
     let now = time::OffsetDateTime::now_utc();
-    p.not_before = now - time::Duration::days(1);
-    p.not_after = now + time::Duration::days(3 * 365);
+    (
+        now - time::Duration::days(1),
+        now + time::Duration::days(3 * 365),
+    )
+}
+
+fn validity(p: &mut CertificateParams) {
+    (p.not_before, p.not_after) = default_validity();
 }
 
 impl TestPki {
     /// Generates a CA (ECDSA P-256) and its signer (of `signer_kind`), client and server
     /// identities.
     pub fn generate(signer_kind: KeyKind) -> Result<Self> {
+        Self::generate_with_signer_validity(signer_kind, default_validity())
+    }
+
+    /// [`TestPki::generate`] with the signer certificate valid from `.0` to `.1` (e.g. already
+    /// expired, to test that signing refuses it).
+    pub fn generate_with_signer_validity(
+        signer_kind: KeyKind,
+        signer_validity: (time::OffsetDateTime, time::OffsetDateTime),
+    ) -> Result<Self> {
         let ca_key = key(KeyKind::EcdsaP256)?;
         let mut ca_params = CertificateParams::default();
         ca_params.distinguished_name = dn("fse test CA");
@@ -114,7 +130,8 @@ impl TestPki {
                      kind: KeyKind,
                      ku: Vec<KeyUsagePurpose>,
                      eku: Vec<ExtendedKeyUsagePurpose>,
-                     sans: Vec<SanType>|
+                     sans: Vec<SanType>,
+                     valid: (time::OffsetDateTime, time::OffsetDateTime)|
          -> Result<Issued> {
             let k = key(kind)?;
             let mut p = CertificateParams::default();
@@ -123,7 +140,7 @@ impl TestPki {
             p.extended_key_usages = eku;
             p.subject_alt_names = sans;
             p.use_authority_key_identifier_extension = true;
-            validity(&mut p);
+            (p.not_before, p.not_after) = valid;
             let c = p.signed_by(&k, &issuer).map_err(cerr)?;
             Ok(Issued {
                 cert_der: c.der().to_vec(),
@@ -141,6 +158,7 @@ impl TestPki {
             ],
             vec![],
             vec![],
+            signer_validity,
         )?;
         let client = issue(
             "fse test client",
@@ -148,6 +166,7 @@ impl TestPki {
             vec![KeyUsagePurpose::DigitalSignature],
             vec![ExtendedKeyUsagePurpose::ClientAuth],
             vec![],
+            default_validity(),
         )?;
         let localhost = rcgen::string::Ia5String::try_from("localhost").map_err(cerr)?;
         let server = issue(
@@ -160,6 +179,7 @@ impl TestPki {
                 SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
                 SanType::IpAddress(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
             ],
+            default_validity(),
         )?;
         Ok(TestPki {
             ca,

@@ -46,6 +46,23 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The signer certificate is not valid now (expired or not yet valid).
+    #[error(
+        "the signer certificate {subject} is {state} (valid from {not_before} to {not_after}, \
+         now {at}): refusing to sign with it"
+    )]
+    CertificateTime {
+        /// The certificate's subject.
+        subject: String,
+        /// Expired or not yet valid.
+        state: crate::identity::CertTime,
+        /// notBefore (RFC 3339).
+        not_before: String,
+        /// notAfter (RFC 3339).
+        not_after: String,
+        /// The moment checked (RFC 3339).
+        at: String,
+    },
 }
 
 /// Result alias of this crate.

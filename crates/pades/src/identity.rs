@@ -243,4 +243,83 @@ impl SignerIdentity {
     pub fn subject(&self) -> String {
         self.cert.tbs_certificate.subject.to_string()
     }
+
+    /// [`SignerIdentity::check_valid_at`] now.
+    pub fn check_valid_now(&self) -> Result<()> {
+        self.check_valid_at(time::OffsetDateTime::now_utc())
+    }
+
+    /// Refuses a signer certificate that is not valid at `at` (before its notBefore or after
+    /// its notAfter): [`Error::CertificateTime`] names the subject and the dates.
+    pub fn check_valid_at(&self, at: time::OffsetDateTime) -> Result<()> {
+        let (not_before, not_after) = validity(&self.cert);
+        match cert_time(&self.cert, at) {
+            CertTime::Valid => Ok(()),
+            state => Err(Error::CertificateTime {
+                subject: self.subject(),
+                state,
+                not_before: rfc3339(not_before),
+                not_after: rfc3339(not_after),
+                at: rfc3339(at),
+            }),
+        }
+    }
+}
+
+/// Where a moment lies in a certificate's validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertTime {
+    /// Within notBefore..=notAfter.
+    Valid,
+    /// After notAfter.
+    Expired,
+    /// Before notBefore.
+    NotYetValid,
+}
+
+impl std::fmt::Display for CertTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CertTime::Valid => "valid",
+            CertTime::Expired => "expired",
+            CertTime::NotYetValid => "not yet valid",
+        })
+    }
+}
+
+/// A certificate's notBefore and notAfter.
+pub fn validity(cert: &Certificate) -> (time::OffsetDateTime, time::OffsetDateTime) {
+    let at = |t: x509_cert::time::Time| {
+        let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    let v = &cert.tbs_certificate.validity;
+    (at(v.not_before), at(v.not_after))
+}
+
+/// Whether `cert` is valid, expired or not yet valid at `at`.
+pub fn cert_time(cert: &Certificate, at: time::OffsetDateTime) -> CertTime {
+    let (not_before, not_after) = validity(cert);
+    if at < not_before {
+        CertTime::NotYetValid
+    } else if at > not_after {
+        CertTime::Expired
+    } else {
+        CertTime::Valid
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }

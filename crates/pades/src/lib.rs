@@ -6,7 +6,10 @@
 //!
 //! - [`inject_cda`] / [`extract_cda`]: the attachment, where the gateway looks for it;
 //! - [`SignerIdentity`]: key + certificates from PEM or PKCS#12;
-//! - [`sign`]: PAdES B-B by incremental update (original bytes untouched);
+//! - [`sign`]: PAdES B-B by incremental update (original bytes untouched); the signer
+//!   certificate must be valid now;
+//! - [`prepare`]: the one decision on an input that is already signed (kept as it is when it
+//!   verifies and carries the same `cda.xml`, refused otherwise: never signed twice);
 //! - [`verify()`]: CMS, byte range, `/M`, PAdES B-B rules, `cda.xml`, changes after signing;
 //! - [`render`]: a PDF/A-3b of a CDA's header and narrative (embedded DejaVu Sans, sRGB
 //!   output intent, XMP), for sources without a PDF;
@@ -38,6 +41,7 @@ mod flate;
 pub mod identity;
 pub mod incremental;
 pub mod minimal;
+pub mod prepare;
 pub mod render;
 pub mod signature;
 pub mod verify;
@@ -48,27 +52,27 @@ pub use error::{Error, Result};
 pub use identity::{SignerIdentity, SigningKey};
 /// The PDF object library used throughout (re-exported for callers and tests).
 pub use lopdf;
+pub use prepare::{prepare, Prepared};
 pub use signature::{sign, sign_lopdf, sign_minimal, sign_pdf, SignOptions};
 pub use verify::{verify, PadesLevel, SignatureReport, VerifyReport};
 
 /// Injects `cda_xml` into the PDF `pdf_bytes` (replacing an existing `cda.xml`); a damaged
-/// unsigned input is rewritten once first. Returns the new file.
+/// unsigned input is rewritten once first. Returns the new file. A signed input is returned
+/// unchanged when it verifies and already carries this `cda.xml`, and refused otherwise (see
+/// [`prepare`]).
 pub fn inject(pdf_bytes: Vec<u8>, cda_xml: &[u8]) -> Result<Vec<u8>> {
-    let pdf = SourcePdf::parse(pdf_bytes)?;
-    let pdf = match pdf.appendable() {
-        Ok(()) => pdf,
-        Err(_) => pdf.rewritten()?,
-    };
-    inject_cda(&pdf, cda_xml)
+    match prepare(pdf_bytes, Some(cda_xml))? {
+        Prepared::ToSign(b) | Prepared::AlreadySigned { pdf: b, .. } => Ok(b),
+    }
 }
 
-/// Injects the CDA and signs in one go (two incremental updates).
+/// Injects the CDA and signs in one go (two incremental updates); a signed input follows
+/// [`prepare`] (kept as it is, or refused).
 pub fn inject_and_sign(
     pdf_bytes: Vec<u8>,
     cda_xml: &[u8],
     id: &SignerIdentity,
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
-    let with_cda = inject(pdf_bytes, cda_xml)?;
-    sign(with_cda, id, opts)
+    prepare(pdf_bytes, Some(cda_xml))?.sign(id, opts)
 }

@@ -39,6 +39,19 @@ pub struct SignOptions {
     pub field_name: Option<String>,
     /// Bytes reserved for the CMS; computed from the identity when `None`.
     pub reserved: Option<usize>,
+    /// Sign even when the signer certificate is expired or not yet valid now (tests only):
+    /// otherwise [`Error::CertificateTime`].
+    pub allow_invalid_cert_time: bool,
+}
+
+impl SignOptions {
+    /// Refuses a signer certificate that is not valid now, unless allowed.
+    fn check_signer(&self, id: &SignerIdentity) -> Result<()> {
+        if self.allow_invalid_cert_time {
+            return Ok(());
+        }
+        id.check_valid_now()
+    }
 }
 
 const BYTERANGE_PLACEHOLDER: i64 = 9_999_999_999;
@@ -72,6 +85,42 @@ fn text_string(s: &str) -> Object {
         }
         Object::String(v, StringFormat::Hexadecimal)
     }
+}
+
+/// Reads a PDF date (`D:YYYY[MM[DD[HH[mm[SS[Z|+HH'mm'|-HH'mm']]]]]]`); `None` when it is not one.
+pub fn parse_pdf_date(s: &str) -> Option<time::OffsetDateTime> {
+    let s = s.strip_prefix("D:").unwrap_or(s);
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits < 4 || digits % 2 != 0 || digits > 14 {
+        return None;
+    }
+    let field = |from: usize, len: usize, default: u8| -> Option<u8> {
+        if from + len <= digits {
+            s.get(from..from + len)?.parse().ok()
+        } else {
+            Some(default)
+        }
+    };
+    let year: i32 = s.get(..4)?.parse().ok()?;
+    let month = time::Month::try_from(field(4, 2, 1)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, field(6, 2, 1)?).ok()?;
+    let clock = time::Time::from_hms(field(8, 2, 0)?, field(10, 2, 0)?, field(12, 2, 0)?).ok()?;
+    let rest = &s[digits..];
+    let offset = match rest.as_bytes().first() {
+        Some(&sign @ (b'+' | b'-')) => {
+            let nums: Vec<i8> = rest[1..]
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|p| !p.is_empty())
+                .take(2)
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
+            let (h, m) = (*nums.first().unwrap_or(&0), *nums.get(1).unwrap_or(&0));
+            let k = if sign == b'-' { -1 } else { 1 };
+            time::UtcOffset::from_hms(k * h, k * m, 0).ok()?
+        }
+        _ => time::UtcOffset::UTC,
+    };
+    Some(time::PrimitiveDateTime::new(date, clock).assume_offset(offset))
 }
 
 /// Signs a PDF (already carrying its `cda.xml`) and returns the signed file: the original
@@ -121,6 +170,7 @@ fn resolve<'a>(pdf: &'a dyn UpdateBase, mut obj: &'a Object) -> Option<&'a Objec
 
 /// Signs the file `pdf` describes (the full parse or the minimal reader).
 fn sign_base(pdf: &dyn UpdateBase, id: &SignerIdentity, opts: &SignOptions) -> Result<Vec<u8>> {
+    opts.check_signer(id)?;
     let reserved = opts.reserved.unwrap_or_else(|| estimate_cms_len(id));
     let mut up = IncrementalUpdate::new(pdf);
     let cat_id = catalog_id(pdf)?;
@@ -316,6 +366,7 @@ fn sign_base(pdf: &dyn UpdateBase, id: &SignerIdentity, opts: &SignOptions) -> R
 /// with the full parse ([`sign_lopdf`]), where a damaged unsigned input is rewritten once first
 /// (see [`SourcePdf::appendable`]). Both give the same bytes where both apply.
 pub fn sign(pdf_bytes: Vec<u8>, id: &SignerIdentity, opts: &SignOptions) -> Result<Vec<u8>> {
+    opts.check_signer(id)?;
     if let Some(out) = sign_minimal(&pdf_bytes, id, opts) {
         return Ok(out);
     }

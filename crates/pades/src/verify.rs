@@ -8,6 +8,8 @@
 use crate::attachment::{check_cda_root, find_cda};
 use crate::cms_asn1::*;
 use crate::document::SourcePdf;
+use crate::identity::{cert_time, rfc3339, validity, CertTime};
+use crate::signature::parse_pdf_date;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 use cms::cert::CertificateChoices;
@@ -69,6 +71,26 @@ pub struct SignatureReport {
     pub level: PadesLevel,
     /// Problems found (empty when none).
     pub problems: Vec<String>,
+    /// The revision this signature covers (1 = the original file; each incremental update
+    /// adds one), when its signed range ends where a revision ends.
+    pub revision: Option<usize>,
+    /// Revisions appended after the one this signature covers.
+    pub later_revisions: usize,
+    /// What those later revisions changed beyond adding signatures and validation data
+    /// (empty when nothing).
+    pub changed_after: Vec<String>,
+    /// Whether the revision this signature covers carries the file's final `cda.xml`, byte
+    /// for byte (`None` when the file has no readable `cda.xml`).
+    pub covers_final_cda: Option<bool>,
+    /// The signer certificate's notBefore (RFC 3339), when found.
+    pub cert_not_before: Option<String>,
+    /// The signer certificate's notAfter (RFC 3339), when found.
+    pub cert_not_after: Option<String>,
+    /// The signer certificate at the signing time `/M`: `valid`, `expired` or `not_yet_valid`
+    /// (`None` when either is missing or unreadable).
+    pub cert_at_signing: Option<CertTime>,
+    /// The signer certificate now: `valid`, `expired` or `not_yet_valid`.
+    pub cert_now: Option<CertTime>,
 }
 
 /// The verdict on one PDF.
@@ -84,6 +106,11 @@ pub struct VerifyReport {
     pub cda_bytes: Option<usize>,
     /// Lowercase hex SHA-256 of the whole file (the gateway's `attachment_hash`).
     pub sha256: String,
+    /// Revisions of the file (1 = no incremental update).
+    pub revisions: usize,
+    /// What is worth knowing but does not make the file invalid (e.g. a signer certificate
+    /// that has expired since it signed: without a timestamp, nothing proves when it signed).
+    pub warnings: Vec<String>,
 }
 
 /// Verifies a PDF's bytes. Never panics on hostile input: what cannot be read is reported.
@@ -95,6 +122,8 @@ pub fn verify(bytes: &[u8]) -> VerifyReport {
         signatures: Vec::new(),
         cda_bytes: None,
         sha256,
+        revisions: revision_ends(bytes).len().max(1),
+        warnings: Vec::new(),
     };
     let pdf = match SourcePdf::parse(bytes.to_vec()) {
         Ok(p) => p,
@@ -119,8 +148,22 @@ pub fn verify(bytes: &[u8]) -> VerifyReport {
             .signatures
             .push(check_signature(&pdf, bytes, name, sig_obj));
     }
+    let final_cda = match find_cda(&pdf) {
+        Ok(found) => {
+            report.cda_bytes = Some(found.xml.len());
+            if let Err(e) = check_cda_root(&found.xml) {
+                report.problems.push(e.to_string());
+            }
+            Some(found.xml)
+        }
+        Err(e) => {
+            report.problems.push(e.to_string());
+            None
+        }
+    };
+    let ends = revision_ends(bytes);
     let n = report.signatures.len();
-    for (i, s) in report.signatures.iter().enumerate() {
+    for (i, s) in report.signatures.iter_mut().enumerate() {
         let last = i + 1 == n;
         if !s.intact {
             report
@@ -130,17 +173,80 @@ pub fn verify(bytes: &[u8]) -> VerifyReport {
         for p in &s.problems {
             report.problems.push(format!("{}: {p}", s.field));
         }
-        if last && !s.covers_whole_file {
-            let signed_end = (s.byte_range.get(2).copied().unwrap_or(0)
-                + s.byte_range.get(3).copied().unwrap_or(0)) as usize;
-            match only_validation_data_after(&pdf, bytes, signed_end) {
-                Ok(()) => {}
-                Err(why) => report.problems.push(format!(
+        let signed_end = match s.byte_range.as_slice() {
+            [_, _, c, d] => usize::try_from(c.saturating_add(*d)).unwrap_or(0),
+            _ => 0,
+        }
+        .min(bytes.len());
+        if signed_end > 0 {
+            let covered = ends.iter().filter(|&&e| e <= signed_end).count();
+            s.later_revisions = ends.len().saturating_sub(covered);
+            s.revision = ends
+                .iter()
+                .position(|&e| e <= signed_end && trailing_space(&bytes[e..signed_end]))
+                .map(|r| r + 1);
+        }
+        if s.covers_whole_file || signed_end == 0 {
+            s.covers_final_cda = final_cda.as_ref().map(|_| true);
+        } else {
+            match SourcePdf::parse(bytes[..signed_end].to_vec()) {
+                Ok(old) => {
+                    if let Err(why) = changes_after(&pdf, &old, !last) {
+                        s.changed_after.push(why);
+                    }
+                    s.covers_final_cda = final_cda
+                        .as_ref()
+                        .map(|x| find_cda(&old).is_ok_and(|f| f.xml == *x));
+                }
+                Err(_) => s
+                    .changed_after
+                    .push("the signed revision cannot be read on its own".into()),
+            }
+        }
+        if let Some(why) = s.changed_after.first() {
+            report.problems.push(if last {
+                format!(
                     "{}: {} bytes were appended after the last signature (incremental changes \
                      after signing: {why})",
                     s.field, s.bytes_after
-                )),
+                )
+            } else {
+                format!(
+                    "{}: a later revision changed what it signed ({why})",
+                    s.field
+                )
+            });
+        }
+        if s.covers_final_cda == Some(false) {
+            report.problems.push(format!(
+                "{}: the cda.xml it signed is not the file's cda.xml (replaced or added in a \
+                 later revision): that CDA is not signed by {}",
+                s.field,
+                s.signer.as_deref().unwrap_or("its signer")
+            ));
+        }
+        let dates = format!(
+            "valid from {} to {}",
+            s.cert_not_before.as_deref().unwrap_or("?"),
+            s.cert_not_after.as_deref().unwrap_or("?")
+        );
+        match s.cert_at_signing {
+            Some(CertTime::Valid) | None => {}
+            Some(state) => report.problems.push(format!(
+                "{}: the signer certificate was {state} at the signing time {} ({dates})",
+                s.field,
+                s.signing_time.as_deref().unwrap_or("-"),
+            )),
+        }
+        match (s.cert_at_signing, s.cert_now) {
+            (Some(CertTime::Valid), Some(now)) if now != CertTime::Valid => {
+                report.warnings.push(format!(
+                    "{}: the signer certificate is {now} now ({dates}); only /M, which the \
+                     signer wrote, says it signed before",
+                    s.field
+                ))
             }
+            _ => {}
         }
         if last && s.doc_timestamp {
             report.problems.push(format!(
@@ -154,18 +260,28 @@ pub fn verify(bytes: &[u8]) -> VerifyReport {
                 .push(format!("{}: below PAdES baseline B-B", s.field));
         }
     }
-    match find_cda(&pdf) {
-        Ok(found) => {
-            report.cda_bytes = Some(found.xml.len());
-            if let Err(e) = check_cda_root(&found.xml) {
-                report.problems.push(e.to_string());
-            }
-        }
-        Err(e) => report.problems.push(e.to_string()),
-    }
     report.problems.dedup();
     report.valid = report.problems.is_empty();
     report
+}
+
+/// Where each revision of the file ends: just after each `%%EOF` that follows a `startxref`.
+fn revision_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut from = 0;
+    while let Some(at) = crate::document::find_from(bytes, b"%%EOF", from) {
+        let head = &bytes[at.saturating_sub(64)..at];
+        if head.windows(9).any(|w| w == b"startxref") {
+            ends.push(at + 5);
+        }
+        from = at + 5;
+    }
+    ends
+}
+
+/// Only end-of-line and white-space bytes (what may follow `%%EOF`).
+fn trailing_space(b: &[u8]) -> bool {
+    b.iter().all(|b| b" \t\r\n\x0c\0".contains(b))
 }
 
 /// A serialization that ignores dictionary key order (writers reorder keys freely).
@@ -215,18 +331,13 @@ fn serialized(o: &Object) -> Vec<u8> {
     v
 }
 
-/// Whether the revisions after `signed_end` only add validation data (a `/DSS` in the catalog,
-/// its new objects, an updated XMP metadata stream or information dictionary), as PAdES B-LT
-/// updates do; otherwise what else changed.
-fn only_validation_data_after(
-    pdf: &SourcePdf,
-    bytes: &[u8],
-    signed_end: usize,
-) -> Result<(), String> {
-    let old = bytes
-        .get(..signed_end)
-        .and_then(|b| SourcePdf::parse(b.to_vec()).ok())
-        .ok_or("the signed revision cannot be read on its own")?;
+/// What the revisions after a signed revision `old` changed, as far as a signature over `old`
+/// is concerned. Always allowed: new objects, a `/DSS` in the catalog, updated XMP metadata
+/// and the information dictionary (PAdES B-LT updates). With `new_signatures`, also what adding
+/// a signature needs (pyHanko's FORM_FILLING): `/Fields` and `/Annots` arrays that only grow by
+/// signature fields, `/SigFlags`, and a signature field that gets its value. `Err` names the
+/// first other change.
+fn changes_after(pdf: &SourcePdf, old: &SourcePdf, new_signatures: bool) -> Result<(), String> {
     let cat_id = pdf.catalog_id().map_err(|e| e.to_string())?;
     if old.catalog_id().ok() != Some(cat_id) {
         return Err("the catalog was replaced".into());
@@ -236,16 +347,69 @@ fn only_validation_data_after(
         .get(b"Info")
         .and_then(Object::as_reference)
         .ok();
+    let acroform_id = pdf
+        .catalog()
+        .ok()
+        .and_then(|c| c.get(b"AcroForm").ok())
+        .and_then(|o| o.as_reference().ok());
+    // a signature field (or the widget of one) in the final file
+    let is_sig_field = |o: &Object| {
+        let field = |o: &Object| match pdf.resolve(o) {
+            Some(Object::Dictionary(d)) => Some(d.clone()),
+            _ => None,
+        };
+        field(o).is_some_and(|d| {
+            d.get(b"FT").and_then(Object::as_name).ok() == Some(&b"Sig"[..])
+                || d.get(b"Parent").ok().and_then(field).is_some_and(|p| {
+                    p.get(b"FT").and_then(Object::as_name).ok() == Some(&b"Sig"[..])
+                })
+        })
+    };
+    // `b` is `a` followed by signature fields only
+    let grew_by_signatures = |a: &Object, b: &Object| match (a, b) {
+        (Object::Array(a), Object::Array(b)) => {
+            new_signatures
+                && b.len() >= a.len()
+                && a.iter().zip(b).all(|(x, y)| serialized(x) == serialized(y))
+                && b[a.len()..].iter().all(is_sig_field)
+        }
+        _ => false,
+    };
+    // an AcroForm without what adding a signature changes (or what readers add to it)
+    let strip_acroform = |d: &lopdf::Dictionary| {
+        let mut d = d.clone();
+        d.remove(b"DA");
+        d.remove(b"DR");
+        if new_signatures {
+            d.remove(b"SigFlags");
+            d.remove(b"NeedAppearances");
+        }
+        d
+    };
+    let acroforms_agree = |a: &lopdf::Dictionary, b: &lopdf::Dictionary| {
+        let (mut a, mut b) = (strip_acroform(a), strip_acroform(b));
+        if let (Ok(fa), Ok(fb)) = (a.get(b"Fields"), b.get(b"Fields")) {
+            if grew_by_signatures(fa, fb) {
+                a.remove(b"Fields");
+                b.remove(b"Fields");
+            }
+        }
+        serialized(&Object::Dictionary(a)) == serialized(&Object::Dictionary(b))
+    };
+    let dss = dss_objects(pdf);
     for (id, obj) in &pdf.doc().objects {
-        if Some(*id) == info {
-            continue; // the document information dictionary is outside what is signed
+        if Some(*id) == info || dss.contains(id) {
+            // the document information dictionary is outside what is signed; the DSS is
+            // validation data
+            continue;
         }
         let Some(before) = old.doc().objects.get(id) else {
             continue; // new objects are reachable only through what changed
         };
-        if serialized(before) == serialized(obj) {
+        if serialized(before) == serialized(obj) || grew_by_signatures(before, obj) {
             continue;
         }
+        let changed = || Err(format!("object {} {} R changed", id.0, id.1));
         if *id == cat_id {
             let (Object::Dictionary(a), Object::Dictionary(b)) = (before, obj) else {
                 return Err("the catalog changed type".into());
@@ -256,15 +420,34 @@ fn only_validation_data_after(
                 let mut d = d.clone();
                 d.remove(b"DSS");
                 d.remove(b"Extensions");
-                if let Ok(Object::Dictionary(af)) = d.get(b"AcroForm") {
-                    let mut af = af.clone();
-                    af.remove(b"DA");
-                    af.remove(b"DR");
-                    d.set("AcroForm", af);
-                }
-                serialized(&Object::Dictionary(d))
+                d
             };
-            if strip(a) != strip(b) {
+            let (mut a, mut b) = (strip(a), strip(b));
+            match (a.get(b"AcroForm"), b.get(b"AcroForm")) {
+                (Ok(Object::Dictionary(fa)), Ok(Object::Dictionary(fb))) => {
+                    if !acroforms_agree(fa, fb) {
+                        return Err("the catalog's /AcroForm changed".into());
+                    }
+                    a.remove(b"AcroForm");
+                    b.remove(b"AcroForm");
+                }
+                (Err(_), Ok(form)) if new_signatures => {
+                    // a form made for the new signatures only
+                    let fields = pdf
+                        .resolve(form)
+                        .and_then(|f| f.as_dict().ok())
+                        .and_then(|f| f.get(b"Fields").ok())
+                        .and_then(|f| pdf.resolve(f))
+                        .cloned()
+                        .unwrap_or(Object::Array(Vec::new()));
+                    if !grew_by_signatures(&Object::Array(Vec::new()), &fields) {
+                        return Err("a form with other fields than signatures was added".into());
+                    }
+                    b.remove(b"AcroForm");
+                }
+                _ => {}
+            }
+            if serialized(&Object::Dictionary(a)) != serialized(&Object::Dictionary(b)) {
                 return Err("the catalog changed beyond /DSS".into());
             }
             continue;
@@ -276,13 +459,87 @@ fn only_validation_data_after(
         if is_metadata(before) && is_metadata(obj) {
             continue;
         }
-        return Err(format!("object {} {} R changed", id.0, id.1));
+        let (Object::Dictionary(a), Object::Dictionary(b)) = (before, obj) else {
+            return changed();
+        };
+        if Some(*id) == acroform_id {
+            if acroforms_agree(a, b) {
+                continue;
+            }
+            return changed();
+        }
+        if !new_signatures {
+            return changed();
+        }
+        let type_is = |d: &lopdf::Dictionary, t: &[u8]| {
+            d.get(b"Type").and_then(Object::as_name).ok() == Some(t)
+        };
+        let (mut a, mut b) = (a.clone(), b.clone());
+        if type_is(&b, b"Page") {
+            // a page whose annotations grew by signature widgets
+            let annots = |doc: &SourcePdf, d: &lopdf::Dictionary| {
+                d.get(b"Annots")
+                    .ok()
+                    .and_then(|o| doc.resolve(o))
+                    .cloned()
+                    .unwrap_or(Object::Array(Vec::new()))
+            };
+            let (x, y) = (annots(old, &a), annots(pdf, &b));
+            if serialized(&x) != serialized(&y) && !grew_by_signatures(&x, &y) {
+                return changed();
+            }
+            a.remove(b"Annots");
+            b.remove(b"Annots");
+        } else if b.get(b"FT").and_then(Object::as_name).ok() == Some(&b"Sig"[..]) && !a.has(b"V") {
+            // an empty signature field that was signed
+            for k in [&b"V"[..], b"AP", b"F"] {
+                a.remove(k);
+                b.remove(k);
+            }
+        }
+        if serialized(&Object::Dictionary(a)) != serialized(&Object::Dictionary(b)) {
+            return changed();
+        }
     }
     Ok(())
 }
 
+/// The document security store's own objects: the catalog's `/DSS` dictionary, its arrays
+/// (`/Certs`, `/OCSPs`, `/CRLs`), its `/VRI` dictionary and the entries of that.
+fn dss_objects(pdf: &SourcePdf) -> std::collections::HashSet<lopdf::ObjectId> {
+    let mut ids = std::collections::HashSet::new();
+    let Some(dss) = pdf.catalog().ok().and_then(|c| c.get(b"DSS").ok()) else {
+        return ids;
+    };
+    let mut todo = vec![(dss.clone(), 0)];
+    while let Some((obj, depth)) = todo.pop() {
+        if let Object::Reference(id) = obj {
+            match pdf.doc().objects.get(&id) {
+                Some(o @ (Object::Dictionary(_) | Object::Array(_))) if ids.insert(id) => {
+                    todo.push((o.clone(), depth));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if depth >= 3 {
+            continue;
+        }
+        match obj {
+            Object::Dictionary(d) => {
+                for (_, v) in d.iter() {
+                    todo.push((v.clone(), depth + 1));
+                }
+            }
+            Object::Array(a) => todo.extend(a.into_iter().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    ids
+}
+
 /// Top-level AcroForm fields of type `/Sig` that have a value: `(name, value dictionary)`.
-fn signature_fields(pdf: &SourcePdf) -> Vec<(String, lopdf::Dictionary)> {
+pub(crate) fn signature_fields(pdf: &SourcePdf) -> Vec<(String, lopdf::Dictionary)> {
     let mut out = Vec::new();
     let Ok(cat) = pdf.catalog() else {
         return out;
@@ -352,6 +609,14 @@ fn check_signature(
         bytes_after: 0,
         level: PadesLevel::None,
         problems: Vec::new(),
+        revision: None,
+        later_revisions: 0,
+        changed_after: Vec::new(),
+        covers_final_cda: None,
+        cert_not_before: None,
+        cert_not_after: None,
+        cert_at_signing: None,
+        cert_now: None,
     };
     if r.signing_time.is_none() && !doc_timestamp {
         r.problems.push("no /M (signing time)".into());
@@ -394,9 +659,7 @@ fn check_signature(
     }
     r.bytes_after = (len as u64).saturating_sub(signed_end as u64);
     // trailing end-of-line bytes after %%EOF change nothing a reader sees
-    r.covers_whole_file = bytes[signed_end..]
-        .iter()
-        .all(|b| b" \t\r\n\x0c\0".contains(b));
+    r.covers_whole_file = trailing_space(&bytes[signed_end..]);
     if doc_timestamp {
         // the timestamp token is checked for integrity only as far as its digest goes
         r.level = PadesLevel::BT;
@@ -406,6 +669,15 @@ fn check_signature(
     let parts = [&bytes[..hole_start], &bytes[hole_end..signed_end]];
     match check_cms(&contents, &parts) {
         Ok(c) => {
+            let (not_before, not_after) = validity(&c.cert);
+            r.cert_not_before = Some(rfc3339(not_before));
+            r.cert_not_after = Some(rfc3339(not_after));
+            r.cert_now = Some(cert_time(&c.cert, time::OffsetDateTime::now_utc()));
+            r.cert_at_signing = r
+                .signing_time
+                .as_deref()
+                .and_then(parse_pdf_date)
+                .map(|t| cert_time(&c.cert, t));
             r.signer = Some(c.signer);
             r.intact = c.intact && hole_ok;
             r.problems.extend(c.problems);
@@ -432,6 +704,7 @@ fn check_signature(
 
 struct CmsCheck {
     signer: String,
+    cert: Certificate,
     intact: bool,
     has_signature_timestamp: bool,
     problems: Vec<String>,
@@ -719,6 +992,7 @@ fn check_cms(contents: &[u8], parts: &[&[u8]]) -> Result<CmsCheck, String> {
         .unwrap_or(false);
     Ok(CmsCheck {
         signer,
+        cert: cert.clone(),
         intact: digest_ok && sig_ok,
         has_signature_timestamp,
         problems,

@@ -22,10 +22,16 @@ fn identity() -> &'static SignerIdentity {
 }
 
 /// Fixed signing time, so that two signatures of the same input are the same bytes (RSA
-/// PKCS#1 v1.5 is deterministic).
+/// PKCS#1 v1.5 is deterministic); within the test signer's validity (from yesterday), which
+/// verify checks `/M` against.
 fn opts() -> SignOptions {
+    static NOW: std::sync::OnceLock<time::OffsetDateTime> = std::sync::OnceLock::new();
+    let now = *NOW.get_or_init(|| {
+        let t = time::OffsetDateTime::now_utc();
+        t.replace_nanosecond(0).unwrap_or(t)
+    });
     SignOptions {
-        time: Some(time::macros::datetime!(2026-11-23 10:00:00 UTC)),
+        time: Some(now),
         reason: Some("Referto àèì".into()),
         ..SignOptions::default()
     }

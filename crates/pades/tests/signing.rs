@@ -537,3 +537,209 @@ fn render_is_pdfa3b_with_embedded_unicode_fonts() {
         inject_and_sign(pdf, &long_cda(), &identity(pki()), &SignOptions::default()).expect("sign");
     assert!(verify(&signed).valid);
 }
+
+/// Another valid CDA than [`cda`] (same document, one comment more).
+fn other_cda() -> Vec<u8> {
+    let mut x = cda();
+    x.extend_from_slice(b"\n<!-- another version -->\n");
+    x
+}
+
+/// A signed input is never changed nor signed twice: kept as it is with its own `cda.xml`,
+/// refused with the reason with another one (issue #19, rule 6).
+#[test]
+fn signed_input_is_kept_as_it_is_or_refused() {
+    let id = identity(pki());
+    let opts = SignOptions::default();
+    let signed = signed();
+    // the same CDA: the input, unchanged, one signature
+    let again = inject_and_sign(signed.clone(), &cda(), &id, &opts).expect("kept");
+    assert!(again == signed, "a signed input was changed");
+    assert!(fse_pades::inject(signed.clone(), &cda()).expect("kept") == signed);
+    let prepared = fse_pades::prepare(signed.clone(), Some(&cda())).expect("prepare");
+    assert!(prepared.is_already_signed() && prepared.pdf() == signed.as_slice());
+    // another CDA: refused, with who signed and why
+    for e in [
+        inject_and_sign(signed.clone(), &other_cda(), &id, &opts).expect_err("refused"),
+        fse_pades::inject(signed.clone(), &other_cda()).expect_err("refused"),
+    ] {
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Refused(_)), "{e:?}");
+        assert!(
+            msg.contains("already signed (Signature1 by ")
+                && msg.contains("fse test signer")
+                && msg.contains("is not the CDA to publish"),
+            "{msg}"
+        );
+    }
+    // a signed input that does not verify: refused, not signed over
+    let mut broken = signed.clone();
+    let at = broken.len() / 3;
+    broken[at] ^= 1;
+    let e = fse_pades::prepare(broken, None).expect_err("refused");
+    assert!(e.to_string().contains("does not verify"), "{e}");
+}
+
+/// The doctor's signature, then the CDA replaced and a second signature (what `pdf inject`
+/// and the batch did): the published CDA is not covered by the first signature, so invalid.
+#[test]
+fn cda_replaced_after_a_signature_is_reported() {
+    let id = identity(pki());
+    let pdf = fse_pades::SourcePdf::parse(signed()).expect("parse");
+    let replaced = fse_pades::inject_cda(&pdf, &other_cda()).expect("low-level inject");
+    let twice = fse_pades::sign(replaced, &id, &SignOptions::default()).expect("sign");
+    let r = verify(&twice);
+    assert!(!r.valid, "reported VALID");
+    assert_eq!(r.signatures.len(), 2);
+    let first = &r.signatures[0];
+    assert_eq!(first.covers_final_cda, Some(false));
+    assert!(!first.changed_after.is_empty());
+    assert_eq!(r.signatures[1].covers_final_cda, Some(true));
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.starts_with("Signature1: the cda.xml it signed is not the file's cda.xml")),
+        "{:?}",
+        r.problems
+    );
+}
+
+/// A countersignature over the same content: two signatures, each with its revision.
+#[test]
+fn twice_signed_pdf_reports_each_signature_and_its_revision() {
+    let id = identity(pki());
+    let once = signed();
+    let twice = fse_pades::sign(once.clone(), &id, &SignOptions::default()).expect("sign");
+    let r = verify(&twice);
+    assert!(r.valid, "{:?}", r.problems);
+    // rendered (1), cda.xml injected (2), signed (3), signed again (4)
+    assert_eq!(r.revisions, 4);
+    let names: Vec<&str> = r.signatures.iter().map(|s| s.field.as_str()).collect();
+    assert_eq!(names, ["Signature1", "Signature2"]);
+    let (a, b) = (&r.signatures[0], &r.signatures[1]);
+    assert_eq!((a.revision, a.later_revisions), (Some(3), 1));
+    assert_eq!((b.revision, b.later_revisions), (Some(4), 0));
+    assert!(!a.covers_whole_file && b.covers_whole_file);
+    assert_eq!(a.byte_range[2] + a.byte_range[3], once.len() as i64);
+    assert!(a.changed_after.is_empty() && b.changed_after.is_empty());
+    assert_eq!(
+        (a.covers_final_cda, b.covers_final_cda),
+        (Some(true), Some(true))
+    );
+    for s in &r.signatures {
+        assert_eq!(
+            s.cert_at_signing,
+            Some(fse_pades::identity::CertTime::Valid)
+        );
+        assert_eq!(s.cert_now, Some(fse_pades::identity::CertTime::Valid));
+        assert!(s
+            .signer
+            .as_deref()
+            .is_some_and(|x| x.contains("fse test signer")));
+    }
+}
+
+/// An expired or not yet valid signer certificate is refused, unless allowed (tests), and
+/// what it signs is reported `expired` and invalid.
+#[test]
+fn signer_certificate_outside_its_validity_is_refused() {
+    use fse_pades::identity::CertTime;
+    let now = time::OffsetDateTime::now_utc();
+    for (valid, state) in [
+        (
+            (
+                now - time::Duration::days(400),
+                now - time::Duration::days(2),
+            ),
+            CertTime::Expired,
+        ),
+        (
+            (
+                now + time::Duration::days(2),
+                now + time::Duration::days(400),
+            ),
+            CertTime::NotYetValid,
+        ),
+    ] {
+        let p = TestPki::generate_with_signer_validity(KeyKind::EcdsaP256, valid).expect("pki");
+        let id = identity(&p);
+        let e = inject_and_sign(plain_pdf(), &cda(), &id, &SignOptions::default())
+            .expect_err("refused");
+        match &e {
+            Error::CertificateTime {
+                subject,
+                state: s,
+                not_after,
+                ..
+            } => {
+                assert!(subject.contains("fse test signer"));
+                assert_eq!(*s, state);
+                assert_eq!(not_after, &fse_pades::identity::rfc3339(valid.1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains(&format!("is {state}")), "{e}");
+        let allowed = SignOptions {
+            allow_invalid_cert_time: true,
+            ..SignOptions::default()
+        };
+        let out = inject_and_sign(plain_pdf(), &cda(), &id, &allowed).expect("allowed");
+        let r = verify(&out);
+        assert!(!r.valid);
+        assert_eq!(r.signatures[0].cert_at_signing, Some(state));
+        assert_eq!(r.signatures[0].cert_now, Some(state));
+        assert!(
+            r.problems.iter().any(|p| p.contains(&format!(
+                "the signer certificate was {state} at the signing time"
+            ))),
+            "{:?}",
+            r.problems
+        );
+    }
+}
+
+#[test]
+fn pdf_dates_are_read() {
+    use fse_pades::signature::{parse_pdf_date, pdf_date};
+    let t = time::macros::datetime!(2026-03-04 05:06:07 +01:30);
+    assert_eq!(parse_pdf_date(&pdf_date(t)), Some(t));
+    assert_eq!(
+        parse_pdf_date("D:20240102"),
+        Some(time::macros::datetime!(2024-01-02 00:00:00 UTC))
+    );
+    assert_eq!(
+        parse_pdf_date("D:20240102030405Z"),
+        Some(time::macros::datetime!(2024-01-02 03:04:05 UTC))
+    );
+    assert_eq!(
+        parse_pdf_date("D:20240102030405-05'00'"),
+        Some(time::macros::datetime!(2024-01-02 03:04:05 -5))
+    );
+    for bad in ["", "D:", "D:20241302", "D:2024010", "yesterday"] {
+        assert_eq!(parse_pdf_date(bad), None, "{bad}");
+    }
+}
+
+/// Multi-signature samples of the EU DSS: every signature with its revision; the later
+/// revisions of those pyHanko accepts (`expected.tsv`) change nothing they signed.
+#[test]
+fn shared_multi_signature_samples_report_each_revision() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/pdf/eu-dss");
+    for (file, accepted) in [("pades3_Baseline_B.pdf", 2), ("PAdES-LT.pdf", 2)] {
+        let bytes = std::fs::read(dir.join(file)).expect(file);
+        let r = verify(&bytes);
+        assert!(r.signatures.len() >= 2, "{file}");
+        let revs: Vec<Option<usize>> = r.signatures.iter().map(|s| s.revision).collect();
+        assert!(revs.iter().all(Option::is_some), "{file}: {revs:?}");
+        assert!(revs.windows(2).all(|w| w[0] < w[1]), "{file}: {revs:?}");
+        for s in &r.signatures[..accepted] {
+            assert!(
+                s.changed_after.is_empty(),
+                "{file} {}: {:?}",
+                s.field,
+                s.changed_after
+            );
+        }
+    }
+}

@@ -426,6 +426,9 @@ pub fn pades_signer(config: &ClientConfig) -> Result<fse_pades::SignerIdentity, 
     let base = &config.base_dir;
     let s = &config.signer;
     let setup = |e: fse_pades::Error| BatchError::Setup(format!("[signer] for PAdES: {e}"));
+    // a signer certificate that is not valid now is refused before any document
+    let valid_now =
+        |id: fse_pades::SignerIdentity| id.check_valid_now().map(|()| id).map_err(setup);
     if let Some(p12) = &s.p12 {
         let password = match (&s.p12_password_env, &s.p12_password) {
             (Some(var), _) => std::env::var(var).map_err(|_| {
@@ -435,12 +438,14 @@ pub fn pades_signer(config: &ClientConfig) -> Result<fse_pades::SignerIdentity, 
             (None, None) => String::new(),
         };
         return fse_pades::SignerIdentity::from_pkcs12_file(&base.join(p12), &password)
-            .map_err(setup);
+            .map_err(setup)
+            .and_then(valid_now);
     }
     match (&s.cert, &s.key) {
         (Some(cert), Some(key)) => {
             fse_pades::SignerIdentity::from_pem_files(&base.join(key), &base.join(cert))
                 .map_err(setup)
+                .and_then(valid_now)
         }
         _ => Err(BatchError::Setup(
             "[signer] needs either p12, or cert and key".into(),
@@ -589,11 +594,14 @@ impl Context<'_> {
                 .map_err(|e| Stop::Failed(format!("local validation: {e}")))?;
         }
         drop(tree);
-        // Inject (a rendered PDF is written with the CDA already attached).
+        // Inject (a rendered PDF is written with the CDA already attached). A signed NAME.pdf
+        // is kept as it is when it verifies and carries this very CDA, and refused here,
+        // before any call, otherwise: never signed twice (see `fse_pades::prepare`).
         let injected = match pdf {
-            Some(p) => fse_pades::inject(read(p)?, &cda)
+            Some(p) => fse_pades::prepare(read(p)?, Some(&cda))
                 .map_err(|e| Stop::Failed(format!("inject: {e}")))?,
             None => fse_pades::render::render_cda_with_attachment(&cda)
+                .map(fse_pades::Prepared::ToSign)
                 .map_err(|e| Stop::Failed(format!("render PDF: {e}")))?,
         };
         // `injected` is journaled with the validation's intent, `validated_remote` with its
@@ -605,7 +613,7 @@ impl Context<'_> {
             activity: Activity::Validation,
         };
         let document = Document {
-            pdf: &injected,
+            pdf: injected.pdf(),
             loinc: &loinc,
         };
         let steps = Steps {
@@ -629,7 +637,8 @@ impl Context<'_> {
         }
         let wii = reply.workflow_instance_id.clone();
         // Sign.
-        let signed = fse_pades::sign(injected, self.signer, &fse_pades::SignOptions::default())
+        let signed = injected
+            .sign(self.signer, &fse_pades::SignOptions::default())
             .map_err(|e| Stop::Failed(format!("sign: {e}")))?;
         if let Some(out) = &self.options.output_dir {
             let path = out.join(format!("{}.pdf", doc.name));

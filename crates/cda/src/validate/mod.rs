@@ -363,9 +363,9 @@ impl RuleSet {
     }
 
     fn validate_laps(&self, bytes: &[u8], mut lap: Lap<'_>) -> Result<Verdict, RulesError> {
-        let parsed = crate::xml::parse(bytes);
+        let parsed = crate::xml::parse_keeping_text(bytes, crate::xml::Limits::default());
         lap.lap(|t| &mut t.parse);
-        let doc = match parsed {
+        let (doc, text) = match parsed {
             Ok(d) => d,
             Err(e) => {
                 let mut v = Verdict::new(Outcome::SyntaxError);
@@ -373,7 +373,8 @@ impl RuleSet {
                 return Ok(v);
             }
         };
-        self.judge(&doc, Some(bytes), lap)
+        // The XSD stage reads the text the document was parsed from (decoded to UTF-8).
+        self.judge(&doc, Some(text.as_bytes()), lap)
     }
 
     /// Judges a parsed document whose source bytes are no longer at hand: the XSD stage is

@@ -293,7 +293,7 @@ fn refused_characters_and_encodings_are_named_with_their_place() {
     let human = String::from_utf8_lossy(&fse_validate("human", &files[..1]).stdout).into_owned();
     assert!(
         human.contains(&format!(
-            "nul.xml:{line}:{column}: syntax: character U+0000"
+            "nul.xml: syntax: FATAL: {line}:{column}: character U+0000 is not allowed in XML"
         )),
         "{human}"
     );

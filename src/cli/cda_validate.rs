@@ -3,13 +3,18 @@
 //! Inputs are files or directories (walked for `*.xml`, in name order); documents are judged
 //! in parallel (`--jobs`), results are printed in input order. Output formats:
 //! - `human` (default): one headline per file with the gateway's verdict, then one line per
-//!   finding `FILE:LINE:COLUMN: error[ID]: message` and its XPath location;
+//!   finding `FILE:LINE:COLUMN: error[ID]: message` and its XPath location, a note naming the
+//!   code systems whose codes were not checked (no code list in the rules: LOINC, AIC), and
+//!   the warnings beyond the gateway (`warning[CODE]`, never changing the verdict);
 //! - `json`: `{"rules":"builtin"|DIR,"results":[{"file","http","outcome","problem","type_id_extension",
 //!   "template_id_root","schematron","xsd_errors":[…],"failed_asserts":[{"id","text",
 //!   "location","line","column","test"}],"reports":[…],"vocabulary_error","terminology",
-//!   "not_checked":[…],"error"}],
+//!   "not_checked":[…],"warnings":[{"code","message","location","line","column"}],"error"}],
 //!   "summary":{"documents","accepted","refused","errors"}}` — stable: fields are only ever
-//!   added;
+//!   added. `warnings` are what the gateway does not check but is very likely wrong
+//!   (`FISCAL_CODE_CHECK_CHARACTER`: a patient's, author's or legal authenticator's fiscal
+//!   code with a wrong check character; `LOINC_VERSION_UNKNOWN`: a LOINC `codeSystemVersion`
+//!   the rules' catalog does not know): they never change `http`, `outcome` or the exit code;
 //! - `junit`: one test case per file, a failure per refused document.
 //!
 //! Rules: `--rules DIR` (or `FSE_CDA_RULES`) loads the official rule files laid out as in the
@@ -25,7 +30,7 @@ use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use fse_cda::schematron::Finding;
-use fse_cda::validate::{builtin_rules, RuleSet, StageTimes, Verdict};
+use fse_cda::validate::{builtin_rules, RuleSet, StageTimes, Verdict, Warning};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;
@@ -100,6 +105,7 @@ struct JsonResult<'a> {
     vocabulary_error: Option<&'a str>,
     terminology: Option<&'a fse_cda::terminology::TerminologyReport>,
     not_checked: Vec<&'static str>,
+    warnings: &'a [Warning],
     error: Option<&'a str>,
 }
 
@@ -503,6 +509,33 @@ fn human_entry(
             if let Some(m) = &v.vocabulary_error {
                 writeln!(out, "{f}: terminology: {m}")?;
             }
+            if let Some(t) = v
+                .terminology
+                .as_ref()
+                .filter(|t| !t.unchecked_systems.is_empty())
+            {
+                let systems: Vec<String> = t
+                    .unchecked_systems
+                    .iter()
+                    .map(|s| match fse_cda::terminology::system_name(s) {
+                        Some(name) => format!("{name} ({s})"),
+                        None => s.clone(),
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "{f}: note: codes not checked, no code list in the rules for: {}",
+                    systems.join(", ")
+                )?;
+            }
+            for w in &v.warnings {
+                writeln!(
+                    out,
+                    "{f}:{}:{}: warning[{}]: {} (never changes the verdict)",
+                    w.line, w.column, w.code, w.message
+                )?;
+                writeln!(out, "    at {}", w.location)?;
+            }
             if builtin && v.schematron.is_none() && v.xsd_errors.is_empty() {
                 writeln!(
                     out,
@@ -574,6 +607,7 @@ fn json_entry(out: &mut Vec<u8>, file: &Path, r: &Result<Verdict, String>) -> an
             vocabulary_error: v.vocabulary_error.as_deref(),
             terminology: v.terminology.as_ref(),
             not_checked: v.not_checked.clone(),
+            warnings: &v.warnings,
             error: None,
         },
     };
@@ -663,6 +697,18 @@ fn junit_entry(out: &mut Vec<u8>, file: &Path, r: &Result<Verdict, String>) -> a
                     xml_escape(&format!("warning: {} at {}", a.text, a.location))
                 )?;
             }
+        }
+    }
+    if let Ok(v) = r {
+        for w in &v.warnings {
+            write!(
+                out,
+                "<system-out>{}</system-out>",
+                xml_escape(&format!(
+                    "warning[{}]: {} at {}",
+                    w.code, w.message, w.location
+                ))
+            )?;
         }
     }
     writeln!(out, "</testcase>")?;

@@ -171,18 +171,13 @@ pub fn fiscal_code_check_char(first15: &[u8]) -> Option<u8> {
     Some(b'A' + (sum % 26) as u8)
 }
 
-fn check_fiscal_code(code: &str) -> Result<(), String> {
-    let b = code.as_bytes();
-    if b.len() != 16 {
-        return Err(format!(
-            "must be 16 characters, found {}",
-            code.chars().count()
-        ));
-    }
+/// The fiscal-code pattern AAAAAA00A00A000A (digit positions may hold the omocodia letters
+/// L M N P Q R S T U V), upper case; the check character is not verified.
+fn fiscal_code_shape_ok(b: &[u8]) -> bool {
     let letter = |c: u8| c.is_ascii_uppercase();
-    // Digit positions may hold the omocodia letters L M N P Q R S T U V.
     let digitish = |c: u8| c.is_ascii_digit() || b"LMNPQRSTUV".contains(&c);
-    let shape_ok = b[..6].iter().all(|&c| letter(c))
+    b.len() == 16
+        && b[..6].iter().all(|&c| letter(c))
         && digitish(b[6])
         && digitish(b[7])
         && b"ABCDEHLMPRST".contains(&b[8])
@@ -190,17 +185,36 @@ fn check_fiscal_code(code: &str) -> Result<(), String> {
         && digitish(b[10])
         && letter(b[11])
         && b[12..15].iter().all(|&c| digitish(c))
-        && letter(b[15]);
-    if !shape_ok {
+        && letter(b[15])
+}
+
+/// For a code with the shape of a fiscal code (see [`FiscalCode`]; upper case) whose check
+/// character is wrong: (the character found, the one expected). `None` for a correct code and
+/// for anything that is not shaped like a fiscal code (temporary codes: 11 digits, STP, ENI…).
+pub fn fiscal_code_check_mismatch(code: &str) -> Option<(char, char)> {
+    let b = code.as_bytes();
+    if !fiscal_code_shape_ok(b) {
+        return None;
+    }
+    let expected = fiscal_code_check_char(&b[..15])?;
+    (expected != b[15]).then_some((b[15] as char, expected as char))
+}
+
+fn check_fiscal_code(code: &str) -> Result<(), String> {
+    if code.len() != 16 {
+        return Err(format!(
+            "must be 16 characters, found {}",
+            code.chars().count()
+        ));
+    }
+    if !fiscal_code_shape_ok(code.as_bytes()) {
         return Err("does not match the pattern AAAAAA00A00A000A".into());
     }
-    match fiscal_code_check_char(&b[..15]) {
-        Some(c) if c == b[15] => Ok(()),
-        Some(c) => Err(format!(
-            "wrong check character {:?}, expected {:?}",
-            b[15] as char, c as char
+    match fiscal_code_check_mismatch(code) {
+        Some((found, expected)) => Err(format!(
+            "wrong check character {found:?}, expected {expected:?}"
         )),
-        None => Err("invalid characters".into()),
+        None => Ok(()),
     }
 }
 

@@ -33,6 +33,19 @@ pub const VALUE_SYSTEMS: [(&str, &str); 6] = [
     ("45404-1", "1.3.6.1.4.1.12009.10.1.3342"),
 ];
 
+/// OID of LOINC.
+pub const LOINC: &str = "2.16.840.1.113883.6.1";
+
+/// The usual name of a code system the reports name by OID (those whose code list the public
+/// catalog does not ship: LOINC and AIC), if it has one here.
+pub fn system_name(oid: &str) -> Option<&'static str> {
+    match oid {
+        LOINC => Some("LOINC"),
+        "2.16.840.1.113883.2.9.6.1.5" => Some("AIC"),
+        _ => None,
+    }
+}
+
 /// Problems with the terminology data.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TerminologyError {
@@ -204,6 +217,37 @@ impl Terminology {
             }
         }
         Ok(Some(t))
+    }
+
+    /// The versions of `system` the catalog knows (sorted; empty when it does not manage it;
+    /// `None` stands for an entry without a version).
+    pub fn versions(&self, system: &str) -> Vec<Option<&str>> {
+        let mut v: Vec<Option<&str>> = self
+            .pairs
+            .iter()
+            .filter(|(s, _)| s == system)
+            .map(|(_, v)| v.as_deref())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Elements of `doc` whose `codeSystem` is LOINC with a `codeSystemVersion` that the
+    /// catalog does not know for LOINC, with that version (none when the catalog does not
+    /// manage LOINC).
+    pub fn unknown_loinc_versions<'d>(&self, doc: &'d Document) -> Vec<(NodeId, &'d str)> {
+        if !self.managed.contains(LOINC) {
+            return Vec::new();
+        }
+        (0..doc.node_count())
+            .filter_map(|i| doc.node(i))
+            .filter(|&n| doc.kind(n) == NodeKind::Element)
+            .filter(|&n| doc.attribute(n, "codeSystem") == Some(LOINC))
+            .filter_map(|n| Some((n, doc.attribute(n, "codeSystemVersion")?)))
+            .filter(|&(_, v)| {
+                !v.is_empty() && !self.pairs.contains(&(LOINC.to_owned(), Some(v.to_owned())))
+            })
+            .collect()
     }
 
     fn list(&self, system: &str) -> Option<Result<&CodeList, TerminologyError>> {

@@ -23,7 +23,7 @@ pub use builtin::{builtin_rules, BuiltinRules};
 
 use crate::schematron::{Finding, Schema, SchematronError};
 use crate::terminology::{Terminology, TerminologyError, TerminologyReport};
-use crate::xml::{Document, NodeKind};
+use crate::xml::{Document, NodeId, NodeKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -96,6 +96,79 @@ pub struct Verdict {
     pub vocabulary_error: Option<String>,
     /// Stages the gateway runs that this version does not check yet.
     pub not_checked: Vec<&'static str>,
+    /// What the gateway does not check but is very likely wrong ([`Warning`]); never changes
+    /// the outcome.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something beyond the gateway's checks that is very likely wrong in a document: reported
+/// alongside the verdict, never changing it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// Stable id: [`Warning::FISCAL_CODE`] or [`Warning::LOINC_VERSION`].
+    pub code: &'static str,
+    pub message: String,
+    /// Location of the element, as the schematron findings give it.
+    pub location: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Warning {
+    /// A fiscal code (patient, author, legal authenticator) with a wrong check character.
+    pub const FISCAL_CODE: &'static str = "FISCAL_CODE_CHECK_CHARACTER";
+    /// A LOINC `codeSystemVersion` the rule set's catalog does not know.
+    pub const LOINC_VERSION: &'static str = "LOINC_VERSION_UNKNOWN";
+
+    fn at(doc: &Document, n: NodeId, code: &'static str, message: String) -> Warning {
+        let (line, column) = doc.position(n);
+        Warning {
+            code,
+            message,
+            location: crate::schematron::location(doc, n),
+            line,
+            column,
+        }
+    }
+}
+
+/// The ids with the fiscal-code root of the patient (`recordTarget/patientRole`), the authors
+/// (`author/assignedAuthor`) and the legal authenticator (`legalAuthenticator/assignedEntity`),
+/// with whose ids they are.
+fn fiscal_code_ids(doc: &Document) -> Vec<(NodeId, &'static str)> {
+    const HOLDERS: [(&str, &str, &str); 3] = [
+        ("recordTarget", "patientRole", "patient"),
+        ("author", "assignedAuthor", "author"),
+        (
+            "legalAuthenticator",
+            "assignedEntity",
+            "legal authenticator",
+        ),
+    ];
+    let Some(root) = doc.document_element() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in doc.child_elements(root) {
+        for (outer, inner, who) in HOLDERS {
+            if doc.local_name(c) != outer {
+                continue;
+            }
+            for role in doc
+                .child_elements(c)
+                .filter(|&r| doc.local_name(r) == inner)
+            {
+                for id in doc.child_elements(role).filter(|&i| {
+                    doc.local_name(i) == "id"
+                        && doc.attribute(i, "root")
+                            == Some(crate::build::document::FISCAL_CODE_ROOT)
+                }) {
+                    out.push((id, who));
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Verdict {
@@ -113,6 +186,7 @@ impl Verdict {
             terminology: None,
             vocabulary_error: None,
             not_checked: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -363,9 +437,9 @@ impl RuleSet {
     }
 
     fn validate_laps(&self, bytes: &[u8], mut lap: Lap<'_>) -> Result<Verdict, RulesError> {
-        let parsed = crate::xml::parse(bytes);
+        let parsed = crate::xml::parse_keeping_text(bytes, crate::xml::Limits::default());
         lap.lap(|t| &mut t.parse);
-        let doc = match parsed {
+        let (doc, text) = match parsed {
             Ok(d) => d,
             Err(e) => {
                 let mut v = Verdict::new(Outcome::SyntaxError);
@@ -373,7 +447,8 @@ impl RuleSet {
                 return Ok(v);
             }
         };
-        self.judge(&doc, Some(bytes), lap)
+        // The XSD stage reads the text the document was parsed from (decoded to UTF-8).
+        self.judge(&doc, Some(text.as_bytes()), lap)
     }
 
     /// Judges a parsed document whose source bytes are no longer at hand: the XSD stage is
@@ -470,6 +545,7 @@ impl RuleSet {
         mut lap: Lap<'_>,
     ) -> Result<Verdict, RulesError> {
         let mut v = Verdict::new(Outcome::Ok);
+        v.warnings = self.warnings(doc);
         v.type_id_extension = first_attr(doc, "typeid", "extension");
         v.template_id_root = first_attr(doc, "templateid", "root");
         // 2. XSD set
@@ -560,6 +636,47 @@ impl RuleSet {
             }
         }
         Ok(v)
+    }
+}
+
+impl RuleSet {
+    /// What is very likely wrong beyond the gateway's checks ([`Warning`]).
+    fn warnings(&self, doc: &Document) -> Vec<Warning> {
+        let mut out = Vec::new();
+        for (id, who) in fiscal_code_ids(doc) {
+            let Some(code) = doc.attribute(id, "extension") else {
+                continue;
+            };
+            let upper = code.trim().to_ascii_uppercase();
+            if let Some((found, expected)) = crate::build::types::fiscal_code_check_mismatch(&upper)
+            {
+                out.push(Warning::at(
+                    doc,
+                    id,
+                    Warning::FISCAL_CODE,
+                    format!(
+                        "the {who}'s fiscal code {code} has the check character {found}, \
+                         {expected} expected (the gateway does not check it)"
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = &self.terminology {
+            let known = t.versions(crate::terminology::LOINC);
+            let known: Vec<&str> = known.iter().map(|v| v.unwrap_or("(none)")).collect();
+            for (n, version) in t.unknown_loinc_versions(doc) {
+                out.push(Warning::at(
+                    doc,
+                    n,
+                    Warning::LOINC_VERSION,
+                    format!(
+                        "LOINC codeSystemVersion {version:?} is not one the catalog knows ({})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        out
     }
 }
 

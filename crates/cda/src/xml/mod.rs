@@ -8,8 +8,10 @@
 //!
 //! Hostile input is refused with a typed [`XmlError`]: DOCTYPE (hence DTDs, external entities
 //! and entity expansion) is never accepted, only the five predefined entities and character
-//! references are decoded, and depth and size are bounded ([`Limits`]). Input must be UTF-8
-//! (a leading BOM is allowed). Nothing here panics on any input.
+//! references are decoded, characters outside XML 1.0's `Char` production are refused (literal
+//! or by reference), the XML declaration's version must be 1.0 or 1.1, and depth and size are
+//! bounded ([`Limits`]). Input in another encoding than UTF-8 is decoded first, as the
+//! gateway's parser reads it (see `encoding`). Nothing here panics on any input.
 //!
 //! Two readers share the work: a single-pass scanner (`scanner`) builds the tree directly for
 //! the common, strict subset of XML that real documents use, and hands anything else over to
@@ -17,12 +19,13 @@
 //! every error. Both build identical trees (a differential property test holds them together),
 //! so which one ran is invisible to callers.
 
+mod encoding;
 mod reader;
 mod scanner;
 
 #[doc(hidden)]
 pub use reader::parse_reference;
-pub use reader::{parse, parse_with_limits};
+pub use reader::{parse, parse_keeping_text, parse_with_limits};
 
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
@@ -65,9 +68,25 @@ pub enum XmlError {
     },
     #[error("the document has more than {limit} nodes")]
     TooManyNodes { limit: usize },
-    #[error("the input is not UTF-8 text (invalid byte at offset {offset})")]
+    #[error(
+        "the input is not UTF-8 text (invalid byte at offset {offset}); a document in another \
+         encoding must say so in its XML declaration, e.g. <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
+    )]
     NotUtf8 { offset: usize },
-    #[error("unsupported encoding {0:?}: only UTF-8 is accepted")]
+    #[error(
+        "the input is not {encoding} text, as it declares (byte 0x{byte:02X} at offset {offset})"
+    )]
+    NotInEncoding {
+        encoding: String,
+        byte: u8,
+        offset: usize,
+    },
+    #[error("the input is not valid {encoding} text")]
+    Undecodable { encoding: String },
+    #[error(
+        "unsupported encoding {0:?}: read are UTF-8, UTF-16 (with a byte-order mark or a declaration), \
+         ISO-8859-1, US-ASCII and the other IANA charsets Java and libxml2 both read (windows-125x, ISO-8859-n, ...)"
+    )]
     UnsupportedEncoding(String),
     #[error("{line}:{column}: DOCTYPE is not allowed (no DTD, no external or internal entities)")]
     DoctypeRefused { line: u32, column: u32 },

@@ -18,8 +18,8 @@
 //! values normalised by the same helper functions), same source offsets.
 
 use super::reader::{
-    append_node, extend_text, intern_uri, new_document, normalize_attr, pop_bindings,
-    push_newlines_normalized, resolve_prefix, unescape, Binding, NS_NONE, XMLNS_NS,
+    append_node, check_version, extend_text, intern_uri, new_document, normalize_attr,
+    pop_bindings, push_newlines_normalized, resolve_prefix, unescape, Binding, NS_NONE, XMLNS_NS,
 };
 use super::{AttrData, Document, Limits, Name, NodeData, NodeKind, NONE, XML_NS};
 
@@ -659,7 +659,7 @@ impl<'i> Scanner<'i> {
             return Err(Handover);
         }
         if target == b"xml" {
-            // The declaration: only at the very start, and only saying UTF-8.
+            // The declaration: only at the very start.
             if i != 0 {
                 return Err(Handover);
             }
@@ -685,8 +685,8 @@ impl<'i> Scanner<'i> {
         Ok(ce + 2)
     }
 
-    /// Pseudo-attributes of the declaration, `b[from..to]`: well-formed, distinct, and an
-    /// encoding (if any) that is UTF-8.
+    /// Pseudo-attributes of the declaration, `b[from..to]`: well-formed, distinct, the
+    /// version first and accepted.
     fn declaration(&self, from: usize, to: usize) -> Step<()> {
         let b = &self.b[..to];
         let mut j = from;
@@ -697,7 +697,12 @@ impl<'i> Scanner<'i> {
                 j += 1;
             }
             if j == b.len() {
-                return Ok(());
+                // No pseudo-attribute at all (no version): the reader refuses it.
+                return if keys.is_empty() {
+                    Err(Handover)
+                } else {
+                    Ok(())
+                };
             }
             if j == ws_start {
                 return Err(Handover);
@@ -717,11 +722,10 @@ impl<'i> Scanner<'i> {
             }
             let vs = j + 2;
             let ve = vs + memchr::memchr(quote, b.get(vs..).ok_or(Handover)?).ok_or(Handover)?;
-            if key == b"encoding" {
-                let v = &b[vs..ve];
-                if !(v.eq_ignore_ascii_case(b"utf-8") || v.eq_ignore_ascii_case(b"utf8")) {
-                    return Err(Handover);
-                }
+            // The version comes first and is one the reader accepts; the encoding was
+            // decided before reading.
+            if keys.len() == 1 && (key != b"version" || check_version(&b[vs..ve]).is_err()) {
+                return Err(Handover);
             }
             j = ve + 1;
         }

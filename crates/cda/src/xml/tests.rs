@@ -102,10 +102,173 @@ fn malformed_inputs_are_reported() {
         Err(XmlError::NotUtf8 { offset: 3 })
     ));
     assert!(matches!(
-        parse(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>"),
+        parse(b"<?xml version=\"1.0\" encoding=\"EBCDIC-nonsense\"?><a/>"),
         Err(XmlError::UnsupportedEncoding(_))
     ));
     assert!(parse(b"\xEF\xBB\xBF<a/>").is_ok());
+}
+
+/// The text of the root element of `input`, or the error, by both readers (which must agree).
+fn root_text(input: &[u8]) -> Result<String, XmlError> {
+    let d = parse(input);
+    assert_eq!(d, parse_reference(input, Limits::default()), "{input:?}");
+    let d = d?;
+    Ok(d.string_value(d.document_element().expect("a root")))
+}
+
+#[test]
+fn declared_encodings_are_decoded() {
+    let e = "\u{e9}\u{20ac}";
+    assert_eq!(
+        root_text(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<a>\xe9\x80</a>"),
+        Ok("\u{e9}\u{80}".into())
+    );
+    assert_eq!(
+        root_text(b"<?xml version='1.0' encoding='windows-1252'?><a>\xe9\x80</a>"),
+        Ok(e.into())
+    );
+    assert_eq!(
+        root_text(b"<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?><a>\xe9\xa4</a>"),
+        Ok(e.into())
+    );
+    assert_eq!(
+        root_text(b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?><a>&#233;</a>"),
+        Ok("\u{e9}".into())
+    );
+    assert!(matches!(
+        root_text(b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?><a>\xe9</a>"),
+        Err(XmlError::NotInEncoding {
+            byte: 0xE9,
+            offset: 44,
+            ..
+        })
+    ));
+    for (bom, big) in [(true, false), (true, true), (false, false), (false, true)] {
+        let text = format!(
+            "{}<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n<a>{e}</a>",
+            if bom { "\u{feff}" } else { "" }
+        );
+        let bytes: Vec<u8> = text
+            .encode_utf16()
+            .flat_map(|u| {
+                if big {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect();
+        assert_eq!(
+            root_text(&bytes),
+            Ok(e.into()),
+            "bom {bom} big-endian {big}"
+        );
+        // Positions are those of the decoded text.
+        let d = parse(&bytes).unwrap();
+        assert_eq!(d.position(d.document_element().unwrap()), (2, 1));
+    }
+    // A lone surrogate in UTF-16, UTF-16 declared over 8-bit bytes, UTF-32.
+    assert!(matches!(
+        root_text(b"\xff\xfe<\x00a\x00>\x00\x00\xd8<\x00/\x00a\x00>\x00"),
+        Err(XmlError::Undecodable { .. })
+    ));
+    assert!(matches!(
+        root_text(b"<?xml version=\"1.0\" encoding=\"UTF-16\"?><a/>"),
+        Err(XmlError::Undecodable { .. })
+    ));
+    assert!(matches!(
+        root_text(b"\xff\xfe\x00\x00<\x00\x00\x00"),
+        Err(XmlError::UnsupportedEncoding(_))
+    ));
+    // WHATWG reads ISO-8859-9 as windows-1254: refused rather than misread.
+    assert!(matches!(
+        root_text(b"<?xml version=\"1.0\" encoding=\"ISO-8859-9\"?><a/>"),
+        Err(XmlError::UnsupportedEncoding(_))
+    ));
+    // A byte-order mark wins over the declaration.
+    assert_eq!(
+        root_text(
+            "\u{feff}<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\u{e9}</a>".as_bytes()
+        ),
+        Ok("\u{e9}".into())
+    );
+}
+
+#[test]
+fn characters_outside_char_are_refused_literal_or_by_reference() {
+    for bad in [
+        "<a>\u{0}</a>",
+        "<a>x\u{1}</a>",
+        "<a b='\u{1f}'/>",
+        "<a>\u{fffe}</a>",
+        "<a><![CDATA[\u{ffff}]]></a>",
+        "<a><!-- \u{b} --></a>",
+        "<a/><?p \u{c}?>",
+        "<a>&#x1;</a>",
+        "<a>&#0;</a>",
+        "<a>&#xFFFE;</a>",
+        "<a>&#65535;</a>",
+        "<a>&#xD800;</a>",
+        "<a>&#x110000;</a>",
+        "<a b='&#x8;'/>",
+    ] {
+        match root_text(bad.as_bytes()) {
+            Err(XmlError::Malformed { .. }) => {}
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        parse("<a>\n  x\u{1}</a>".as_bytes())
+            .unwrap_err()
+            .to_string(),
+        "2:4: character U+0001 is not allowed in XML"
+    );
+    for good in [
+        "<a>\t\r\n\u{85}\u{7f}\u{fffd}\u{10000}\u{ef}\u{fff0}</a>",
+        "<a b='&#x9;&#xA;&#xD;&#x85;&#xFFFD;&#x10FFFF;'>&#x20;</a>",
+    ] {
+        assert!(root_text(good.as_bytes()).is_ok(), "{good:?}");
+    }
+}
+
+#[test]
+fn the_declared_version_is_1_0_or_1_1() {
+    for good in [
+        "<?xml version='1.0'?><a/>",
+        "<?xml version=\"1.1\" encoding='UTF-8'?><a/>",
+    ] {
+        assert!(root_text(good.as_bytes()).is_ok(), "{good}");
+    }
+    for bad in [
+        "<?xml version='1.9'?><a/>",
+        "<?xml version='2.0'?><a/>",
+        "<?xml encoding='UTF-8'?><a/>",
+        "<?xml ?><a/>",
+        "<?xml encoding='UTF-8' version='1.0'?><a/>",
+    ] {
+        assert!(
+            matches!(root_text(bad.as_bytes()), Err(XmlError::Malformed { .. })),
+            "{bad}"
+        );
+    }
+}
+
+/// XML 1.0's `Char` production, one character at a time.
+fn plain_non_char(s: &str) -> Option<(usize, char)> {
+    s.char_indices().find(|&(_, c)| {
+        !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #[test]
+    fn non_char_scan_matches_a_plain_scan(v in proptest::collection::vec(
+        proptest::sample::select(vec!['a', ' ', '\t', '\n', '\r', '\u{0}', '\u{1}', '\u{8}', '\u{b}', '\u{1f}', '\u{7f}',
+            '\u{ef}', '\u{fffd}', '\u{fffe}', '\u{ffff}', '\u{fff0}', '\u{efbf}', '\u{10000}', '<']), 0..40)) {
+        let s: String = v.into_iter().collect();
+        prop_assert_eq!(encoding::first_non_char(&s), plain_non_char(&s));
+    }
 }
 
 /// A small CDA-shaped document touching every path of the reader: declaration, namespaces
@@ -321,7 +484,7 @@ fn scanner_matches_reference(input: &[u8]) -> Result<bool, String> {
     let Ok(text) = reader::checked_text(input, Limits::default()) else {
         return Ok(false);
     };
-    match scanner::read(text, Limits::default()) {
+    match scanner::read(&text, Limits::default()) {
         Err(scanner::Handover) => Ok(false),
         Ok(d) => match reference {
             Ok(r) if r == d => Ok(true),
@@ -411,7 +574,12 @@ fn scanner_handles_the_sample_and_hands_over_the_rest() {
         ("<a b='1'  c = \"2\"/>", true),
         ("<a><!-- x - y --><?pi  data ?></a>", true),
         ("<?xml version='1.0'?><a>&#x41;&lt;</a>", true),
-        ("<?xml version='1.0' encoding='latin1'?><a/>", false),
+        // Decoded before reading: the scanner reads the UTF-8 text.
+        ("<?xml version='1.0' encoding='latin1'?><a>\u{e9}</a>", true),
+        ("<?xml version='1.1'?><a/>", true),
+        ("<?xml version='1.9'?><a/>", false),
+        ("<?xml encoding='UTF-8' version='1.0'?><a/>", false),
+        ("<a>&#x1;</a>", false),
         ("<!DOCTYPE a><a/>", false),
         ("<a><!----></a>", false),
         ("<a><!-- x -- y --></a>", false),
@@ -480,6 +648,14 @@ fn markup_soup() -> impl Strategy<Value = String> {
         "<!",
         "<a b='1'b='2'>",
         "<a xmlns=''>",
+        "<?xml version='1.1'?>",
+        "<?xml version=\"1.9\" encoding='UTF-8'?>",
+        "<?xml encoding='UTF-8'?>",
+        "&#x1;",
+        "&#xFFFE;",
+        "\u{1}",
+        "\u{fffe}",
+        "\u{0}",
     ];
     proptest::collection::vec(proptest::sample::select(pieces), 0..24).prop_map(|v| v.concat())
 }

@@ -367,6 +367,15 @@ fn xref_start(b: &[u8]) -> Option<usize> {
     Some(v)
 }
 
+/// An array of integers (`/W`, `/Index`), or `None`.
+fn ints(o: &Object) -> Option<Vec<i64>> {
+    o.as_array()
+        .ok()?
+        .iter()
+        .map(|v| v.as_i64().ok())
+        .collect::<Option<Vec<i64>>>()
+}
+
 fn rfind(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     hay.get(from..)?
         .windows(needle.len())
@@ -981,13 +990,6 @@ impl Lexer<'_> {
             Ok(Object::Integer(n)) if *n >= 0 => *n,
             _ => return None,
         };
-        let ints = |o: &Object| -> Option<Vec<i64>> {
-            o.as_array()
-                .ok()?
-                .iter()
-                .map(|v| v.as_i64().ok())
-                .collect::<Option<Vec<i64>>>()
-        };
         let w = ints(dict.get(b"W").ok()?)?;
         if w.len() != 3 || w.iter().any(|&x| !(0..=4).contains(&x)) {
             return None;
@@ -1350,13 +1352,6 @@ impl Lexer<'_> {
             }
         } else {
             content.to_vec()
-        };
-        let ints = |o: &Object| -> Option<Vec<i64>> {
-            o.as_array()
-                .ok()?
-                .iter()
-                .map(|v| v.as_i64().ok())
-                .collect::<Option<Vec<i64>>>()
         };
         let Some(w) = dict.get(b"W").ok().and_then(ints) else {
             return Ok(None);

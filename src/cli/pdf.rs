@@ -20,7 +20,7 @@ pub enum PdfCommand {
     Sign(Box<SignArgs>),
     /// Verify signed FSE PDFs (signature, byte range, /M, PAdES B-B, cda.xml).
     Verify(VerifyArgs),
-    /// Extract the embedded `cda.xml`.
+    /// Extract the embedded `cda.xml` (exit 1 and nothing written when it is missing or empty).
     Extract(ExtractArgs),
     /// Render a PDF/A-3b of a CDA's header and narrative sections (fonts embedded).
     Render(RenderArgs),

@@ -163,6 +163,9 @@ pub fn find_cda(pdf: &SourcePdf) -> Result<FoundCda> {
     let spec =
         spec.ok_or_else(|| Error::Attachment("the cda.xml filespec is not a dictionary".into()))?;
     let xml = embedded_stream(pdf, spec)?;
+    if xml.is_empty() {
+        return Err(Error::Attachment("the cda.xml attachment is empty".into()));
+    }
     Ok(FoundCda {
         index,
         filespec,
@@ -189,6 +192,69 @@ fn embedded_stream(pdf: &SourcePdf, spec: &Dictionary) -> Result<Vec<u8>> {
     stream
         .decompressed_content_with_limit(MAX_DECOMPRESSED)
         .map_err(|e| Error::Attachment(format!("cannot decode the cda.xml stream: {e}")))
+}
+
+/// Most nodes of an `/EmbeddedFiles` name tree we flatten, and its deepest level.
+const MAX_TREE_NODES: usize = 4096;
+const MAX_TREE_DEPTH: usize = 32;
+
+/// The key/filespec pairs of the leaves under the `/Kids` of name-tree node `node`, in tree
+/// order; a cycle, a too deep or too large tree, or a node that is not a dictionary is refused.
+fn kids_entries(pdf: &SourcePdf, node: &Dictionary) -> Result<Vec<Object>> {
+    let refuse = |why: &str| Error::Refused(format!("the /EmbeddedFiles name tree {why}"));
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // (kids still to visit at this level, depth)
+    let mut stack: Vec<(std::vec::IntoIter<Object>, usize)> = Vec::new();
+    let kids = |d: &Dictionary| -> Vec<Object> {
+        match d.get(b"Kids").ok().and_then(|k| pdf.resolve(k)) {
+            Some(Object::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        }
+    };
+    stack.push((kids(node).into_iter(), 1));
+    while let Some((iter, depth)) = stack.last_mut() {
+        let depth = *depth;
+        let Some(kid) = iter.next() else {
+            stack.pop();
+            continue;
+        };
+        if let Ok(id) = kid.as_reference() {
+            if !seen.insert(id) {
+                return Err(refuse("has a cycle in its /Kids"));
+            }
+        }
+        if seen.len() > MAX_TREE_NODES || depth > MAX_TREE_DEPTH {
+            return Err(refuse("is too large or too deep"));
+        }
+        let Some(Object::Dictionary(d)) = pdf.resolve(&kid) else {
+            return Err(refuse("has a kid that is not a dictionary"));
+        };
+        if let Some(Object::Array(names)) = d.get(b"Names").ok().and_then(|o| pdf.resolve(o)) {
+            out.extend(names.iter().take(names.len() - names.len() % 2).cloned());
+        }
+        if d.has(b"Kids") {
+            stack.push((kids(d).into_iter(), depth + 1));
+        }
+    }
+    Ok(out)
+}
+
+/// Sorts the key/value pairs of a name-tree `/Names` array by key bytes (stable).
+fn sort_pairs(arr: &mut Vec<Object>) {
+    let mut pairs: Vec<(Object, Object)> = Vec::with_capacity(arr.len() / 2);
+    let mut it = std::mem::take(arr).into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.push((k, v));
+    }
+    pairs.sort_by(|a, b| {
+        let key = |o: &Object| o.as_str().map(<[u8]>::to_vec).unwrap_or_default();
+        key(&a.0).cmp(&key(&b.0))
+    });
+    for (k, v) in pairs {
+        arr.push(k);
+        arr.push(v);
+    }
 }
 
 /// Extracts the CDA bytes from a PDF (see [`find_cda`]).
@@ -279,7 +345,8 @@ pub(crate) fn filespec(file_id: ObjectId) -> Dictionary {
 
 /// Embeds `cda_xml` as `cda.xml` in an incremental update of `pdf` and returns the new file.
 /// An existing `cda.xml` (in the root array, any spelling of the name) is replaced; more than
-/// one, or one under `/Kids`, is refused as ambiguous.
+/// one, or one under `/Kids`, is refused as ambiguous. A name tree with `/Kids` is flattened
+/// into the root `/Names` array (kept sorted), where both gateway extractors read.
 pub fn inject_cda(pdf: &SourcePdf, cda_xml: &[u8]) -> Result<Vec<u8>> {
     check_cda_root(cda_xml)?;
     let mut up = IncrementalUpdate::new(pdf);
@@ -302,22 +369,30 @@ pub fn inject_cda(pdf: &SourcePdf, cda_xml: &[u8]) -> Result<Vec<u8>> {
         Some((id, d)) => (id, d.clone()),
         None => (None, Dictionary::new()),
     };
-    if ef.has(b"Kids") {
-        let (_, kid_hits) = cda_candidates(pdf, &ef);
-        return Err(Error::Refused(if kid_hits > 0 {
-            "cda.xml is under /EmbeddedFiles /Kids: ambiguous for the gateway's extractors; \
-             remove it first"
-                .into()
-        } else {
-            "the /EmbeddedFiles name tree has /Kids: the gateway reads only the root /Names \
-             array, which such a node cannot have"
-                .into()
-        }));
-    }
     let mut arr: Vec<Object> = match ef.get(b"Names").ok().and_then(|o| pdf.resolve(o)) {
         Some(Object::Array(a)) => a.clone(),
         _ => Vec::new(),
     };
+    if ef.has(b"Kids") {
+        // one extractor reads only the root /Names array, the other the root's /Names or else
+        // one level of /Kids: the tree is flattened into the root array, which both read
+        let leaves = kids_entries(pdf, &ef)?;
+        if leaves.chunks(2).any(|pair| {
+            let spec = pair.get(1).and_then(|s| pdf.resolve(s)).and_then(|s| s.as_dict().ok());
+            is_cda_any(pair.first())
+                || spec.is_some_and(|s| is_cda_any(s.get(b"F").ok()) || is_cda_any(s.get(b"UF").ok()))
+        }) {
+            return Err(Error::Refused(
+                "cda.xml is under /EmbeddedFiles /Kids: ambiguous for the gateway's extractors; \
+                 remove it first"
+                    .into(),
+            ));
+        }
+        arr.extend(leaves);
+        sort_pairs(&mut arr);
+        ef.remove(b"Kids");
+        ef.set("Names", Object::Array(arr.clone()));
+    }
     let (hits, _) = cda_candidates(pdf, &ef);
     if hits.len() > 1 {
         return Err(Error::Refused(format!(

@@ -52,6 +52,8 @@ impl SourcePdf {
                 )));
             }
         }
+        // what makes readers see different documents is refused before any reader picks one
+        let chain = crate::minimal::audit(&bytes)?;
         let opts = LoadOptions {
             max_decompressed_size: Some(MAX_DECOMPRESSED),
             ..LoadOptions::default()
@@ -60,7 +62,12 @@ impl SourcePdf {
             lopdf::Error::Decryption(_) | lopdf::Error::InvalidPassword => Error::Encrypted,
             other => Error::Malformed(other.to_string()),
         })?;
-        if doc.is_encrypted() || doc.trailer.has(b"Encrypt") {
+        // lopdf opened an owner-password-only file with the empty user password: an update
+        // would mix plain objects into an encrypted file (or drop /Encrypt), so refuse it
+        if doc.was_encrypted() {
+            return Err(Error::EncryptedOwnerPassword);
+        }
+        if doc.is_encrypted() || doc.trailer.has(b"Encrypt") || chain.encrypted {
             return Err(Error::Encrypted);
         }
         if doc.max_id > MAX_OBJECTS || doc.objects.len() > MAX_OBJECTS as usize {

@@ -63,6 +63,61 @@ pub enum Error {
         /// The moment checked (RFC 3339).
         at: String,
     },
+    /// The PDF is encrypted with an owner password only: readers open it without a password,
+    /// but an incremental update would mix encrypted and plain objects.
+    #[error(
+        "input PDF is encrypted (owner password): decrypt it first, e.g. \
+         `qpdf --decrypt in.pdf out.pdf`"
+    )]
+    EncryptedOwnerPassword,
+    /// The cross-reference data is ambiguous or broken: readers may show different documents.
+    #[error(
+        "ambiguous PDF structure: {0}; readers may show different documents, so it is not \
+         updated (rebuild it, e.g. `qpdf in.pdf out.pdf`, and check that it shows what you expect)"
+    )]
+    Ambiguous(XrefProblem),
+}
+
+/// What makes a PDF's cross-reference data ambiguous (a reader-dependent document, the "shadow
+/// attack" family) or broken beyond a faithful repair.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XrefProblem {
+    /// Two trailers of the `/Prev` chain name different catalogs.
+    #[error("the trailers disagree on /Root ({newer} in the newest, {older} in an older one)")]
+    RootsDisagree {
+        /// `/Root` of the newest trailer, as `N G R`.
+        newer: String,
+        /// `/Root` of an older trailer.
+        older: String,
+    },
+    /// The trailer's `/Root` names an object that no cross-reference section holds.
+    #[error("the trailer's /Root {0} points to no object in the cross-reference data")]
+    RootMissing(String),
+    /// A `/Prev` (or `/XRefStm`) leads back to a section already read.
+    #[error("the /Prev chain loops back to the cross-reference section at byte {0}")]
+    PrevCycle(usize),
+    /// A cross-reference stream field does not fit (width, offset, generation, object number).
+    #[error("cross-reference stream at byte {at}: {what}")]
+    StreamOverflow {
+        /// Offset of the stream object.
+        at: usize,
+        /// Which field overflows.
+        what: String,
+    },
+    /// A cross-reference subsection holds a different number of entries than its header says.
+    #[error(
+        "cross-reference subsection `{first} {claimed}` at byte {at} holds {found} entries"
+    )]
+    SubsectionCount {
+        /// Offset of the subsection header.
+        at: usize,
+        /// First object number.
+        first: u64,
+        /// Entries the header claims.
+        claimed: u64,
+        /// Entries present.
+        found: u64,
+    },
 }
 
 /// Result alias of this crate.

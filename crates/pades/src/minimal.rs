@@ -63,6 +63,10 @@ impl<'a> MinimalPdf<'a> {
         if declared_size(bytes).is_some_and(|n| n > MAX_OBJECTS as i64) {
             return None;
         }
+        // an ambiguity is lopdf's path to refuse (it runs the same audit): never a silent pick
+        if audit(bytes).ok()?.encrypted {
+            return None;
+        }
         let startxref = xref_start(bytes)?;
         let (xref_kind, newest, mut trailer) = lx.section(startxref)?;
         let mut merged = newest;
@@ -361,6 +365,15 @@ fn xref_start(b: &[u8]) -> Option<usize> {
         return None;
     }
     Some(v)
+}
+
+/// An array of integers (`/W`, `/Index`), or `None`.
+fn ints(o: &Object) -> Option<Vec<i64>> {
+    o.as_array()
+        .ok()?
+        .iter()
+        .map(|v| v.as_i64().ok())
+        .collect::<Option<Vec<i64>>>()
 }
 
 fn rfind(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -977,13 +990,6 @@ impl Lexer<'_> {
             Ok(Object::Integer(n)) if *n >= 0 => *n,
             _ => return None,
         };
-        let ints = |o: &Object| -> Option<Vec<i64>> {
-            o.as_array()
-                .ok()?
-                .iter()
-                .map(|v| v.as_i64().ok())
-                .collect::<Option<Vec<i64>>>()
-        };
         let w = ints(dict.get(b"W").ok()?)?;
         if w.len() != 3 || w.iter().any(|&x| !(0..=4).contains(&x)) {
             return None;
@@ -1115,6 +1121,318 @@ impl Lexer<'_> {
             _ => return None,
         };
         Some((e, q))
+    }
+}
+
+/// Most cross-reference sections the audit follows; a longer chain is left to lopdf.
+const MAX_AUDIT_SECTIONS: usize = 4096;
+
+/// What the audit of the cross-reference chain found besides ambiguities.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ChainFacts {
+    /// Some trailer of the chain names an `/Encrypt` dictionary.
+    pub encrypted: bool,
+}
+
+/// One cross-reference section as the audit reads it: the `(number, generation)` of its in-use
+/// entries (generation 0 for objects in object streams) and its trailer.
+struct AuditSection {
+    in_use: Vec<(u32, u64)>,
+    trailer: Dictionary,
+}
+
+/// Checks the cross-reference chain from `startxref` for what makes readers see different
+/// documents: trailers that disagree on `/Root`, a `/Root` no section holds, `/Prev` (or
+/// `/XRefStm`) cycles, cross-reference stream fields that overflow (lopdf keeps the low 32 bits
+/// of an offset and the low 16 of a generation; other readers keep them all), subsections whose
+/// entry count differs from their header. Both readers run it ([`MinimalPdf::read`] and
+/// [`crate::SourcePdf::parse`]), so an ambiguity either could meet is a refusal, never a pick.
+/// A section it cannot read at all (a `startxref` or `/Prev` pointing elsewhere) ends the
+/// audit: that damage is lopdf's to repair, by a rewrite readers then agree on.
+pub(crate) fn audit(bytes: &[u8]) -> crate::Result<ChainFacts> {
+    use crate::error::{Error, XrefProblem};
+    let mut facts = ChainFacts::default();
+    let Some(start) = xref_start(bytes) else {
+        return Ok(facts);
+    };
+    let lx = Lexer { b: bytes };
+    let mut seen: Vec<usize> = Vec::new();
+    let mut in_use: std::collections::HashSet<(u32, u64)> = std::collections::HashSet::new();
+    let mut root: Option<ObjectId> = None;
+    let mut complete = true;
+    let offset = |o: &Object| o.as_i64().ok().and_then(|v| usize::try_from(v).ok());
+    let mut next = Some(start);
+    while let Some(p) = next.take() {
+        if seen.contains(&p) {
+            return Err(Error::Ambiguous(XrefProblem::PrevCycle(p)));
+        }
+        if seen.len() >= MAX_AUDIT_SECTIONS {
+            complete = false;
+            break;
+        }
+        seen.push(p);
+        let Some(section) = lx.audit_section(p)? else {
+            complete = false;
+            break;
+        };
+        in_use.extend(section.in_use);
+        let trailer = section.trailer;
+        facts.encrypted |= trailer.has(b"Encrypt");
+        if let Ok(r) = trailer.get(b"Root").and_then(Object::as_reference) {
+            match root {
+                None => root = Some(r),
+                Some(n) if n != r => {
+                    return Err(Error::Ambiguous(XrefProblem::RootsDisagree {
+                        newer: format!("{} {} R", n.0, n.1),
+                        older: format!("{} {} R", r.0, r.1),
+                    }))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Ok(x) = trailer.get(b"XRefStm") {
+            match offset(x) {
+                Some(x) if seen.contains(&x) => {
+                    return Err(Error::Ambiguous(XrefProblem::PrevCycle(x)))
+                }
+                Some(x) => {
+                    seen.push(x);
+                    match lx.audit_section(x)? {
+                        Some(s) => in_use.extend(s.in_use),
+                        None => complete = false,
+                    }
+                }
+                None => complete = false,
+            }
+        }
+        if let Ok(prev) = trailer.get(b"Prev") {
+            match offset(prev).filter(|&v| v <= bytes.len()) {
+                Some(v) => next = Some(v),
+                None => complete = false,
+            }
+        }
+    }
+    if let (true, Some(r)) = (complete, root) {
+        if !in_use.contains(&(r.0, u64::from(r.1))) {
+            return Err(Error::Ambiguous(XrefProblem::RootMissing(format!(
+                "{} {} R",
+                r.0, r.1
+            ))));
+        }
+    }
+    Ok(facts)
+}
+
+impl Lexer<'_> {
+    /// The cross-reference section at `p` for [`audit`]: `Ok(None)` when there is none the
+    /// audit can read (left to lopdf), an error when the section is ambiguous.
+    fn audit_section(&self, p: usize) -> crate::Result<Option<AuditSection>> {
+        if self.b.get(p..).is_some_and(|t| t.starts_with(b"xref")) {
+            self.audit_table(p)
+        } else if self.strict_header(p).is_some() {
+            self.audit_stream(p)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// One line of space-separated tokens at `p` and where the next line starts.
+    fn line_tokens(&self, p: usize) -> (Vec<&[u8]>, usize) {
+        let rest = self.b.get(p..).unwrap_or_default();
+        let len = rest
+            .iter()
+            .position(|&c| c == b'\r' || c == b'\n')
+            .unwrap_or(rest.len());
+        let toks = rest[..len]
+            .split(|&c| c == b' ' || c == b'\t' || c == b'\0' || c == b'\x0c')
+            .filter(|t| !t.is_empty())
+            .collect();
+        (toks, self.eol(p + len).unwrap_or(p + len))
+    }
+
+    /// A classic table, read line by line and leniently (any spacing), to count each
+    /// subsection's entries against its header.
+    fn audit_table(&self, p: usize) -> crate::Result<Option<AuditSection>> {
+        use crate::error::{Error, XrefProblem};
+        let number = |t: &[u8]| -> Option<u64> {
+            if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(t).ok()?.parse().ok()
+        };
+        // (header offset, first, claimed, found)
+        let mut current: Option<(usize, u64, u64, u64)> = None;
+        let finish = |c: Option<(usize, u64, u64, u64)>| match c {
+            Some((at, first, claimed, found)) if claimed != found => {
+                Err(Error::Ambiguous(XrefProblem::SubsectionCount {
+                    at,
+                    first,
+                    claimed,
+                    found,
+                }))
+            }
+            _ => Ok(()),
+        };
+        let mut in_use = Vec::new();
+        let mut q = p + 4;
+        loop {
+            while self.at(q).is_some_and(is_ws) {
+                q += 1;
+            }
+            if self.at(q).is_none() {
+                return Ok(None);
+            }
+            if self.tag(q, b"trailer").is_some() {
+                finish(current)?;
+                break;
+            }
+            let (toks, next) = self.line_tokens(q);
+            match toks.as_slice() {
+                [a, b] => {
+                    let (Some(first), Some(claimed)) = (number(a), number(b)) else {
+                        return Ok(None);
+                    };
+                    finish(current.take())?;
+                    current = Some((q, first, claimed, 0));
+                }
+                [off, gen, kind] if matches!(*kind, b"n" | b"f") => {
+                    let (Some(_), Some(gen), Some(c)) = (number(off), number(gen), current.as_mut())
+                    else {
+                        return Ok(None);
+                    };
+                    if *kind == b"n" {
+                        if let Ok(num) = u32::try_from(c.1.saturating_add(c.3)) {
+                            in_use.push((num, gen));
+                        }
+                    }
+                    c.3 += 1;
+                }
+                _ => return Ok(None),
+            }
+            q = next;
+        }
+        let q = self.space(q + b"trailer".len());
+        Ok(self
+            .dict(q, MAX_NESTING_DEPTH, true, None)
+            .map(|(trailer, _)| AuditSection { in_use, trailer }))
+    }
+
+    /// A cross-reference stream (compressed or not): its `/W` widths and every entry's fields
+    /// must fit what all readers read alike, and `/Index` must not claim more entries than the
+    /// data holds.
+    fn audit_stream(&self, p: usize) -> crate::Result<Option<AuditSection>> {
+        use crate::error::{Error, XrefProblem};
+        let overflow = |what: String| Error::Ambiguous(XrefProblem::StreamOverflow { at: p, what });
+        let Some(q) = self.strict_header(p) else {
+            return Ok(None);
+        };
+        let Some((dict, r)) = self.dict(self.space(q), MAX_NESTING_DEPTH, true, None) else {
+            return Ok(None);
+        };
+        if dict.get(b"Type").and_then(Object::as_name).ok() != Some(&b"XRef"[..]) {
+            return Ok(None);
+        }
+        let Some(data) = self.stream_keyword(r) else {
+            return Ok(None);
+        };
+        let Some(content) = dict
+            .get(b"Length")
+            .ok()
+            .and_then(|l| usize::try_from(l.as_i64().ok()?).ok())
+            .and_then(|len| self.b.get(data..data.checked_add(len)?))
+        else {
+            return Ok(None);
+        };
+        let decoded = if dict.has(b"Filter") {
+            match lopdf::Stream::new(dict.clone(), content.to_vec())
+                .decompressed_content_with_limit(crate::document::MAX_DECOMPRESSED)
+            {
+                Ok(d) => d,
+                Err(_) => return Ok(None),
+            }
+        } else {
+            content.to_vec()
+        };
+        let Some(w) = dict.get(b"W").ok().and_then(ints) else {
+            return Ok(None);
+        };
+        if w.len() < 3 || w.iter().any(|&x| !(0..=8).contains(&x)) {
+            return Err(overflow(format!(
+                "/W {w:?} is not three field widths of 0 to 8 bytes"
+            )));
+        }
+        let widths = [w[0] as usize, w[1] as usize, w[2] as usize];
+        let entry_width: usize = widths.iter().sum();
+        if entry_width == 0 {
+            return Err(overflow("/W gives every field zero bytes".into()));
+        }
+        let size = dict.get(b"Size").ok().and_then(|s| s.as_i64().ok());
+        let index = match dict.get(b"Index") {
+            Ok(o) => ints(o).ok_or_else(|| overflow("/Index is not an array of integers".into()))?,
+            Err(_) => vec![0, size.ok_or_else(|| overflow("no /Size".into()))?],
+        };
+        if index.len() % 2 != 0 || index.iter().any(|&x| x < 0) {
+            return Err(overflow(format!("/Index {index:?} is not pairs of counts")));
+        }
+        let mut total: u64 = 0;
+        for c in index.chunks(2) {
+            let (first, count) = (c[0] as u64, c[1] as u64);
+            if first.checked_add(count).is_none_or(|end| end > u64::from(u32::MAX) + 1) {
+                return Err(overflow(format!(
+                    "/Index subsection {first} {count} runs past the largest object number"
+                )));
+            }
+            total = total.saturating_add(count);
+        }
+        let holds = (decoded.len() / entry_width) as u64;
+        if total > holds {
+            return Err(overflow(format!(
+                "/Index claims {total} entries, the data holds {holds}"
+            )));
+        }
+        let mut at = 0usize;
+        let mut field = |width: usize| -> u64 {
+            let v = decoded[at..at + width]
+                .iter()
+                .fold(0u64, |v, &b| (v << 8) | u64::from(b));
+            at += width;
+            v
+        };
+        let mut in_use = Vec::new();
+        for c in index.chunks(2) {
+            for j in 0..c[1] as u64 {
+                let num = c[0] as u64 + j;
+                let kind = if widths[0] == 0 { 1 } else { field(widths[0]) };
+                let f2 = field(widths[1]);
+                let f3 = field(widths[2]);
+                match kind {
+                    1 if f2 > self.b.len() as u64 => {
+                        return Err(overflow(format!(
+                            "the offset {f2} of object {num} is beyond the end of the file ({} bytes)",
+                            self.b.len()
+                        )))
+                    }
+                    1 if f3 > u64::from(u16::MAX) => {
+                        return Err(overflow(format!(
+                            "the generation {f3} of object {num} does not fit 16 bits"
+                        )))
+                    }
+                    2 if f2 > u64::from(u32::MAX) || f3 > u64::from(u16::MAX) => {
+                        return Err(overflow(format!(
+                            "object {num} is placed in object stream {f2} at index {f3}, \
+                             numbers that do not fit"
+                        )))
+                    }
+                    1 => in_use.push((num as u32, f3)),
+                    2 => in_use.push((num as u32, 0)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Some(AuditSection {
+            in_use,
+            trailer: dict,
+        }))
     }
 }
 

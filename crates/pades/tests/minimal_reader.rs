@@ -210,6 +210,130 @@ fn encrypted_and_hybrid_inputs_fall_back() {
     assert!(MinimalPdf::read(pdf).is_some());
 }
 
+/// A one-page PDF with a classic cross-reference table, then `update` (objects from number
+/// 4 on, with its own table) when given: `(objects, trailer entries, /Prev or None for the
+/// base's table, -1 for the update's own table)`.
+fn tiny(update: Option<(&[&str], &str, Option<i64>)>, claim: usize) -> Vec<u8> {
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let table = |out: &mut Vec<u8>, first: usize, objs: &[&str], claim: usize| {
+        let mut offs = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            offs.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", first + i).as_bytes());
+        }
+        let xref = out.len();
+        let start = if first == 1 { 0 } else { first };
+        out.extend_from_slice(format!("xref\n{start} {claim}\n").as_bytes());
+        if first == 1 {
+            out.extend_from_slice(b"0000000000 65535 f\r\n");
+        }
+        for o in offs {
+            out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+        }
+        xref
+    };
+    let base = table(&mut out, 1, &objs, claim);
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n{base}\n%%EOF\n").as_bytes(),
+    );
+    if let Some((objs, trailer, prev)) = update {
+        let xref = table(&mut out, 4, objs, objs.len());
+        let prev = match prev {
+            None => base as i64,
+            Some(-1) => xref as i64,
+            Some(p) => p,
+        };
+        out.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} {trailer} /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n",
+                4 + objs.len()
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// What makes readers see different documents is refused by both readers: the minimal one
+/// gives up, and the full parse (where `sign` then goes) names the problem.
+#[test]
+fn ambiguous_chains_are_refused_by_both_readers() {
+    use fse_pades::error::XrefProblem;
+    use fse_pades::{Error, SourcePdf};
+    // the controls: the plain file and a harmless update take the fast path
+    assert!(agree("tiny", &tiny(None, 4)));
+    assert!(agree(
+        "tiny + update",
+        &tiny(Some((&["<< /Producer (x) >>"], "/Root 1 0 R", None)), 4)
+    ));
+    let cases: Vec<(&str, Vec<u8>, fn(&XrefProblem) -> bool)> = vec![
+        (
+            "roots disagree",
+            tiny(
+                Some((&["<< /Type /Catalog /Pages 2 0 R >>"], "/Root 4 0 R", None)),
+                4,
+            ),
+            |p| matches!(p, XrefProblem::RootsDisagree { .. }),
+        ),
+        (
+            "root points nowhere",
+            tiny(Some((&["<< /Producer (x) >>"], "/Root 9 0 R", None)), 4),
+            |p| matches!(p, XrefProblem::RootsDisagree { .. } | XrefProblem::RootMissing(_)),
+        ),
+        (
+            "prev cycle",
+            tiny(
+                Some((&["<< /Producer (x) >>"], "/Root 1 0 R", Some(-1))),
+                4,
+            ),
+            |p| matches!(p, XrefProblem::PrevCycle(_)),
+        ),
+        ("more entries claimed", tiny(None, 5), |p| {
+            matches!(
+                p,
+                XrefProblem::SubsectionCount {
+                    claimed: 5,
+                    found: 4,
+                    ..
+                }
+            )
+        }),
+        ("fewer entries claimed", tiny(None, 3), |p| {
+            matches!(
+                p,
+                XrefProblem::SubsectionCount {
+                    claimed: 3,
+                    found: 4,
+                    ..
+                }
+            )
+        }),
+    ];
+    for (name, bytes, expected) in cases {
+        assert!(MinimalPdf::read(&bytes).is_none(), "{name}");
+        match SourcePdf::parse(bytes.clone()) {
+            Err(Error::Ambiguous(p)) => assert!(expected(&p), "{name}: {p}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        let e = sign(bytes, identity(), &opts()).expect_err(name);
+        assert!(matches!(e, Error::Ambiguous(_)), "{name}: {e}");
+    }
+    // a /Root that no section holds, alone in its trailer
+    let mut b = tiny(None, 4);
+    let at = b.windows(11).rposition(|w| w == b"/Root 1 0 R").expect("root");
+    b[at + 6] = b'7';
+    assert!(MinimalPdf::read(&b).is_none());
+    match SourcePdf::parse(b) {
+        Err(Error::Ambiguous(XrefProblem::RootMissing(r))) => assert_eq!(r, "7 0 R"),
+        other => panic!("{other:?}"),
+    }
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -292,7 +416,17 @@ mod props {
                 }
                 b = apply(&b, m);
             }
+            // an ambiguity the full parse finds is never signed on the fast path
+            let ambiguous = matches!(
+                fse_pades::SourcePdf::parse(b.clone()),
+                Err(fse_pades::Error::Ambiguous(_))
+            );
             if let Some(m) = sign_minimal(&b, identity(), &opts()) {
+                if ambiguous {
+                    return Err(TestCaseError::fail(format!(
+                        "minimal signed an ambiguous file after {muts:?}"
+                    )));
+                }
                 accepted.fetch_add(1, Ordering::Relaxed);
                 match sign_lopdf(b.clone(), identity(), &opts()) {
                     Ok(f) if f == m => {}

@@ -170,10 +170,8 @@ fn append_update(
     }
     let size = first + objects.len() as u32;
     out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {size} {trailer} /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n"
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {size} {trailer} /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n")
+            .as_bytes(),
     );
     out
 }
@@ -186,16 +184,9 @@ fn assert_refused(case: &str, bytes: &[u8], expect: &str) {
     for with_cda in [false, true] {
         let out = s.sign(&input, &out_pdf, with_cda);
         let err = stderr(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{case} (cda {with_cda}): {err}"
-        );
+        assert_eq!(out.status.code(), Some(2), "{case} (cda {with_cda}): {err}");
         assert!(err.contains(expect), "{case}: {err}");
-        assert!(
-            err.lines().count() == 1,
-            "{case}: one line expected: {err}"
-        );
+        assert!(err.lines().count() == 1, "{case}: one line expected: {err}");
         assert!(!out_pdf.exists(), "{case}: an output file was written");
     }
 }
@@ -204,7 +195,15 @@ fn assert_refused(case: &str, bytes: &[u8], expect: &str) {
 fn owner_password_encryption_is_refused_by_sign_and_extract() {
     let s = setup();
     let enc = s.path("owner-encrypted.pdf");
-    qpdf(&["--encrypt", "", "owner", "256", "--", p(&s.path("plain.pdf")), p(&enc)]);
+    qpdf(&[
+        "--encrypt",
+        "",
+        "owner",
+        "256",
+        "--",
+        p(&s.path("plain.pdf")),
+        p(&enc),
+    ]);
     let bytes = std::fs::read(&enc).expect("read");
     assert_refused(
         "owner-encrypted",
@@ -225,7 +224,15 @@ fn owner_password_encryption_is_refused_by_sign_and_extract() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let enc_cda = s.path("owner-encrypted-cda.pdf");
-    qpdf(&["--encrypt", "", "owner", "256", "--", p(&injected), p(&enc_cda)]);
+    qpdf(&[
+        "--encrypt",
+        "",
+        "owner",
+        "256",
+        "--",
+        p(&injected),
+        p(&enc_cda),
+    ]);
     assert_extract_refused(&enc_cda, 2, "input PDF is encrypted (owner password)");
 }
 
@@ -286,7 +293,9 @@ fn trailers_disagreeing_on_root_are_refused() {
     assert_refused(
         "roots-disagree",
         &hostile,
-        &format!("the trailers disagree on /Root ({size} 0 R in the newest, {root} 0 R in an older one)"),
+        &format!(
+            "the trailers disagree on /Root ({size} 0 R in the newest, {root} 0 R in an older one)"
+        ),
     );
 }
 
@@ -301,7 +310,10 @@ fn root_pointing_nowhere_is_refused() {
     let missing = size + 50;
     assert!(text.contains(&from), "{text}");
     let mut hostile = base[..tail].to_vec();
-    hostile.extend_from_slice(text.replace(&from, &format!("/Root {missing} 0 R")).as_bytes());
+    hostile.extend_from_slice(
+        text.replace(&from, &format!("/Root {missing} 0 R"))
+            .as_bytes(),
+    );
     assert_refused(
         "root-missing",
         &hostile,
@@ -336,7 +348,12 @@ fn subsection_claiming_more_entries_than_it_holds_is_refused() {
     let base = s.bytes("table.pdf");
     let at = startxref(&base);
     // `xref\n0 N\n`: claim N+1 entries (same number of digits when N does not end in 9)
-    let head_end = at + 5 + base[at + 5..].iter().position(|&c| c == b'\n').expect("eol");
+    let head_end = at
+        + 5
+        + base[at + 5..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .expect("eol");
     let header = String::from_utf8_lossy(&base[at + 5..head_end]).into_owned();
     let n: u64 = header
         .split_whitespace()
@@ -349,7 +366,11 @@ fn subsection_claiming_more_entries_than_it_holds_is_refused() {
     assert_refused(
         "subsection-count",
         &hostile,
-        &format!("cross-reference subsection `0 {}` at byte {} holds {n} entries", n + 1, at + 5),
+        &format!(
+            "cross-reference subsection `0 {}` at byte {} holds {n} entries",
+            n + 1,
+            at + 5
+        ),
     );
 }
 

@@ -378,9 +378,13 @@ pub fn inject_cda(pdf: &SourcePdf, cda_xml: &[u8]) -> Result<Vec<u8>> {
         // one level of /Kids: the tree is flattened into the root array, which both read
         let leaves = kids_entries(pdf, &ef)?;
         if leaves.chunks(2).any(|pair| {
-            let spec = pair.get(1).and_then(|s| pdf.resolve(s)).and_then(|s| s.as_dict().ok());
+            let spec = pair
+                .get(1)
+                .and_then(|s| pdf.resolve(s))
+                .and_then(|s| s.as_dict().ok());
             is_cda_any(pair.first())
-                || spec.is_some_and(|s| is_cda_any(s.get(b"F").ok()) || is_cda_any(s.get(b"UF").ok()))
+                || spec
+                    .is_some_and(|s| is_cda_any(s.get(b"F").ok()) || is_cda_any(s.get(b"UF").ok()))
         }) {
             return Err(Error::Refused(
                 "cda.xml is under /EmbeddedFiles /Kids: ambiguous for the gateway's extractors; \

@@ -105,9 +105,7 @@ pub enum XrefProblem {
         what: String,
     },
     /// A cross-reference subsection holds a different number of entries than its header says.
-    #[error(
-        "cross-reference subsection `{first} {claimed}` at byte {at} holds {found} entries"
-    )]
+    #[error("cross-reference subsection `{first} {claimed}` at byte {at} holds {found} entries")]
     SubsectionCount {
         /// Offset of the subsection header.
         at: usize,

@@ -1296,7 +1296,8 @@ impl Lexer<'_> {
                     current = Some((q, first, claimed, 0));
                 }
                 [off, gen, kind] if matches!(*kind, b"n" | b"f") => {
-                    let (Some(_), Some(gen), Some(c)) = (number(off), number(gen), current.as_mut())
+                    let (Some(_), Some(gen), Some(c)) =
+                        (number(off), number(gen), current.as_mut())
                     else {
                         return Ok(None);
                     };
@@ -1368,7 +1369,9 @@ impl Lexer<'_> {
         }
         let size = dict.get(b"Size").ok().and_then(|s| s.as_i64().ok());
         let index = match dict.get(b"Index") {
-            Ok(o) => ints(o).ok_or_else(|| overflow("/Index is not an array of integers".into()))?,
+            Ok(o) => {
+                ints(o).ok_or_else(|| overflow("/Index is not an array of integers".into()))?
+            }
             Err(_) => vec![0, size.ok_or_else(|| overflow("no /Size".into()))?],
         };
         if index.len() % 2 != 0 || index.iter().any(|&x| x < 0) {
@@ -1377,7 +1380,10 @@ impl Lexer<'_> {
         let mut total: u64 = 0;
         for c in index.chunks(2) {
             let (first, count) = (c[0] as u64, c[1] as u64);
-            if first.checked_add(count).is_none_or(|end| end > u64::from(u32::MAX) + 1) {
+            if first
+                .checked_add(count)
+                .is_none_or(|end| end > u64::from(u32::MAX) + 1)
+            {
                 return Err(overflow(format!(
                     "/Index subsection {first} {count} runs past the largest object number"
                 )));
@@ -1406,12 +1412,10 @@ impl Lexer<'_> {
                 let f2 = field(widths[1]);
                 let f3 = field(widths[2]);
                 match kind {
-                    1 if f2 > self.b.len() as u64 => {
-                        return Err(overflow(format!(
-                            "the offset {f2} of object {num} is beyond the end of the file ({} bytes)",
-                            self.b.len()
-                        )))
-                    }
+                    1 if f2 > self.b.len() as u64 => return Err(overflow(format!(
+                        "the offset {f2} of object {num} is beyond the end of the file ({} bytes)",
+                        self.b.len()
+                    ))),
                     1 if f3 > u64::from(u16::MAX) => {
                         return Err(overflow(format!(
                             "the generation {f3} of object {num} does not fit 16 bits"

@@ -283,14 +283,16 @@ fn ambiguous_chains_are_refused_by_both_readers() {
         (
             "root points nowhere",
             tiny(Some((&["<< /Producer (x) >>"], "/Root 9 0 R", None)), 4),
-            |p| matches!(p, XrefProblem::RootsDisagree { .. } | XrefProblem::RootMissing(_)),
+            |p| {
+                matches!(
+                    p,
+                    XrefProblem::RootsDisagree { .. } | XrefProblem::RootMissing(_)
+                )
+            },
         ),
         (
             "prev cycle",
-            tiny(
-                Some((&["<< /Producer (x) >>"], "/Root 1 0 R", Some(-1))),
-                4,
-            ),
+            tiny(Some((&["<< /Producer (x) >>"], "/Root 1 0 R", Some(-1))), 4),
             |p| matches!(p, XrefProblem::PrevCycle(_)),
         ),
         ("more entries claimed", tiny(None, 5), |p| {
@@ -325,7 +327,10 @@ fn ambiguous_chains_are_refused_by_both_readers() {
     }
     // a /Root that no section holds, alone in its trailer
     let mut b = tiny(None, 4);
-    let at = b.windows(11).rposition(|w| w == b"/Root 1 0 R").expect("root");
+    let at = b
+        .windows(11)
+        .rposition(|w| w == b"/Root 1 0 R")
+        .expect("root");
     b[at + 6] = b'7';
     assert!(MinimalPdf::read(&b).is_none());
     match SourcePdf::parse(b) {

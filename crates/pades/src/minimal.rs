@@ -1412,10 +1412,12 @@ impl Lexer<'_> {
                 let f2 = field(widths[1]);
                 let f3 = field(widths[2]);
                 match kind {
-                    1 if f2 > self.b.len() as u64 => return Err(overflow(format!(
+                    1 if f2 > self.b.len() as u64 => {
+                        return Err(overflow(format!(
                         "the offset {f2} of object {num} is beyond the end of the file ({} bytes)",
                         self.b.len()
-                    ))),
+                    )))
+                    }
                     1 if f3 > u64::from(u16::MAX) => {
                         return Err(overflow(format!(
                             "the generation {f3} of object {num} does not fit 16 bits"

@@ -271,7 +271,8 @@ fn ambiguous_chains_are_refused_by_both_readers() {
         "tiny + update",
         &tiny(Some((&["<< /Producer (x) >>"], "/Root 1 0 R", None)), 4)
     ));
-    let cases: Vec<(&str, Vec<u8>, fn(&XrefProblem) -> bool)> = vec![
+    type Case = (&'static str, Vec<u8>, fn(&XrefProblem) -> bool);
+    let cases: Vec<Case> = vec![
         (
             "roots disagree",
             tiny(
